@@ -1,4 +1,4 @@
-import { UsageError } from './main.ts';
+import { UsageError } from './command.ts';
 
 /** Splits `--name value` / `--flag` options from positional arguments. */
 export function parseArgs(
@@ -26,4 +26,16 @@ export function parseArgs(
     }
   }
   return { positional, options, flags };
+}
+
+/** Reads a file named on the command line, with a message a person can act on. */
+export async function readInputFile(path: string): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : String(error);
+    throw new Error(`cannot read ${path}: ${reason}`, { cause: error });
+  }
 }

@@ -6,13 +6,9 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface CliCommand {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<unknown>;
-}
+import { UsageError, type CliCommand } from './command.ts';
 
-export class UsageError extends Error {}
+export { UsageError, type CliCommand };
 
 const commandsDir = join(import.meta.dirname, 'commands');
 

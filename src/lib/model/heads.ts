@@ -1,0 +1,193 @@
+/**
+ * Classification heads on top of a backbone, composition of base + head, and freezing.
+ *
+ * Heads take pooled features ([channels], after global average pooling) so that the same head model trains on the
+ * feature cache (features computed once by `buildFeatureExtractor`) and then sits, unchanged and with its trained
+ * weights, on top of the backbone in `composeModel`.
+ *
+ * BatchNormalization: tfjs runs a BatchNormalization layer in training mode (batch statistics, moving averages
+ * updated) whenever `fit` runs, frozen or not. Keras runs a frozen one (`trainable = false`) in inference mode.
+ * `useKerasBatchNormSemantics` gives the base Keras's behaviour: a frozen BatchNormalization layer is always
+ * called with `training: false`.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackboneId, BackboneSpec } from './backbones/index.ts';
+
+export const HEAD_KINDS = ['gap-dense', 'gap-dense-dropout-dense'] as const;
+export type HeadKind = (typeof HEAD_KINDS)[number];
+
+export interface HeadConfig {
+  /** 'gap-dense': GAP → Dense(classes, softmax). 'gap-dense-dropout-dense': GAP → Dense(hiddenUnits, relu) → Dropout → Dense(classes, softmax). */
+  kind: HeadKind;
+  classes: number;
+  /** Units of the hidden Dense layer ('gap-dense-dropout-dense' only). */
+  hiddenUnits: number;
+  /** Dropout rate before the output layer ('gap-dense-dropout-dense' only). */
+  dropout: number;
+}
+
+export const HEAD_LABELS: Record<HeadKind, string> = {
+  'gap-dense': 'Global average pooling → Dense(softmax)',
+  'gap-dense-dropout-dense': 'Global average pooling → Dense(relu) → Dropout → Dense(softmax)',
+};
+
+/** HAM10000's seven diagnoses. */
+export const DEFAULT_CLASSES = 7;
+
+/** The seed notebook's heads: VGG16 GAP → Dense(7); ResNet50V2 GAP → Dense(128, relu) → Dropout(0.2) → Dense(7). */
+export function headConfig(partial: Partial<HeadConfig> & { kind: HeadKind }): HeadConfig {
+  const config: HeadConfig = { classes: DEFAULT_CLASSES, hiddenUnits: 128, dropout: 0.2, ...partial };
+  if (!HEAD_KINDS.includes(config.kind)) throw new Error(`unknown head "${config.kind}"`);
+  if (!Number.isInteger(config.classes) || config.classes < 2) {
+    throw new RangeError(`a head needs a whole number of classes ≥ 2, got ${config.classes}`);
+  }
+  if (!Number.isInteger(config.hiddenUnits) || config.hiddenUnits < 1) {
+    throw new RangeError(`hidden units must be a whole number ≥ 1, got ${config.hiddenUnits}`);
+  }
+  if (!(config.dropout >= 0 && config.dropout < 1)) {
+    throw new RangeError(`dropout must be in [0, 1), got ${config.dropout}`);
+  }
+  return config;
+}
+
+/** The seed's head for VGG16 and ResNet50V2; MobileNets get the lighter 'gap-dense'. */
+export function defaultHeadFor(backbone: BackboneId): HeadConfig {
+  return headConfig({ kind: backbone === 'resnet50v2' ? 'gap-dense-dropout-dense' : 'gap-dense' });
+}
+
+export const HEAD_NAME = 'head';
+export const POOL_LAYER = 'avg_pool';
+
+function node(layer: tf.layers.Layer, x: tf.SymbolicTensor): tf.SymbolicTensor {
+  return layer.apply(x) as tf.SymbolicTensor;
+}
+
+/**
+ * The head alone, as a model on features of shape `featureShape` (without batch): [channels] for pooled features
+ * (the feature cache), or [h, w, channels] for a backbone's feature map (then it starts with the pooling).
+ */
+export function buildHead(featureShape: readonly number[], config: HeadConfig): tf.LayersModel {
+  const c = headConfig(config);
+  if (featureShape.length !== 1 && featureShape.length !== 3) {
+    throw new Error(`head input must be [channels] or [h, w, channels], got [${featureShape.join(', ')}]`);
+  }
+  const input = tf.input({ shape: [...featureShape], name: 'features' });
+  let x = input;
+  if (featureShape.length === 3) x = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), x);
+  if (c.kind === 'gap-dense-dropout-dense') {
+    x = node(tf.layers.dense({ units: c.hiddenUnits, activation: 'relu', name: 'head_dense' }), x);
+    x = node(tf.layers.dropout({ rate: c.dropout, name: 'head_dropout' }), x);
+  }
+  x = node(tf.layers.dense({ units: c.classes, activation: 'softmax', name: 'predictions' }), x);
+  return tf.model({ inputs: input, outputs: x, name: HEAD_NAME });
+}
+
+function leafLayers(model: tf.LayersModel): tf.layers.Layer[] {
+  return model.layers.flatMap((l) => (l instanceof tf.LayersModel ? leafLayers(l) : [l as tf.layers.Layer]));
+}
+
+const isBatchNorm = (layer: tf.layers.Layer): boolean => layer.getClassName() === 'BatchNormalization';
+
+/** Frozen: the layer, or the model around it (`base.trainable = false`), makes its weights non-trainable. */
+const isFrozen = (layer: tf.layers.Layer): boolean => !layer.trainable || layer.trainableWeights.length === 0;
+
+const patched = new WeakSet<tf.layers.Layer>();
+
+type CallArgs = Parameters<tf.layers.Layer['call']>;
+
+/**
+ * Makes every BatchNormalization layer of `model` (nested models included) run in inference mode while it is
+ * frozen, as in Keras. Idempotent; returns how many layers were patched by this call. Needed again after
+ * tf.loadLayersModel, since the patch lives on the layer instances.
+ */
+export function useKerasBatchNormSemantics(model: tf.LayersModel): number {
+  let count = 0;
+  for (const layer of leafLayers(model)) {
+    if (!isBatchNorm(layer) || patched.has(layer)) continue;
+    const call = layer.call.bind(layer);
+    layer.call = (inputs: CallArgs[0], kwargs: CallArgs[1]) =>
+      call(inputs, isFrozen(layer) ? { ...kwargs, training: false } : kwargs);
+    patched.add(layer);
+    count++;
+  }
+  return count;
+}
+
+/** Backbone → global average pooling: what the feature cache stores, one [channels] vector per image. */
+export function buildFeatureExtractor(base: tf.LayersModel): tf.LayersModel {
+  useKerasBatchNormSemantics(base);
+  const input = tf.input({ shape: base.inputs[0]?.shape.slice(1) as number[], name: 'image' });
+  const features = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), node(base, input));
+  return tf.model({ inputs: input, outputs: features, name: `${base.name}_features` });
+}
+
+/**
+ * One model: image → base → (pooling) → head. The base and head are nested, not copied: their weights are shared
+ * with the models passed in, so a head trained on cached features is already in place. A HeadConfig builds a new
+ * head on the base's pooled features. The base's frozen BatchNormalization layers run in inference mode.
+ */
+export function composeModel(base: tf.LayersModel, head: tf.LayersModel | HeadConfig): tf.LayersModel {
+  const baseOut = base.outputs[0]?.shape ?? [];
+  const channels = baseOut[baseOut.length - 1];
+  if (baseOut.length !== 4 || channels == null) {
+    throw new Error(
+      `the base must output a [batch, h, w, channels] feature map, got [${baseOut.join(', ')}]`,
+    );
+  }
+  const headModel = head instanceof tf.LayersModel ? head : buildHead([channels], head);
+  const headIn = headModel.inputs[0]?.shape ?? [];
+  if (headIn[headIn.length - 1] !== channels) {
+    throw new Error(`the head takes ${headIn[headIn.length - 1]} channels, the base gives ${channels}`);
+  }
+  useKerasBatchNormSemantics(base);
+  const input = tf.input({ shape: base.inputs[0]?.shape.slice(1) as number[], name: 'image' });
+  let x = node(base, input);
+  if (headIn.length === 2) x = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), x);
+  const output = node(headModel, x);
+  return tf.model({ inputs: input, outputs: output, name: `${base.name}_classifier` });
+}
+
+export interface TrainableState {
+  /** Blocks whose non-BatchNormalization layers are trainable, bottom to top. */
+  blocks: string[];
+  /** Trainable layers of the base. */
+  layers: string[];
+  trainableParams: number;
+}
+
+function countTrainable(model: tf.LayersModel): number {
+  return model.trainableWeights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
+}
+
+/**
+ * Phase-2 fine-tuning: makes the top `blocks` blocks of the base trainable (0 freezes the whole base; more than
+ * the backbone has unfreezes all of it), every other layer frozen. BatchNormalization layers always stay frozen
+ * and so keep running in inference mode (as Keras's transfer-learning guide advises). Compile the model again
+ * afterwards: tfjs collects the trainable weights when compiling.
+ */
+export function unfreezeTopBlocks(
+  base: tf.LayersModel,
+  spec: Pick<BackboneSpec, 'blocks' | 'blockOf'>,
+  blocks: number,
+): TrainableState {
+  if (!Number.isInteger(blocks) || blocks < 0) {
+    throw new RangeError(`the number of blocks to unfreeze must be a whole number ≥ 0, got ${blocks}`);
+  }
+  const top = spec.blocks.slice(Math.max(0, spec.blocks.length - blocks));
+  const open = new Set(top);
+  base.trainable = true;
+  const layers: string[] = [];
+  for (const layer of leafLayers(base)) {
+    const block = spec.blockOf(layer.name);
+    const trainable = block != null && open.has(block) && !isBatchNorm(layer);
+    layer.trainable = trainable;
+    if (trainable && layer.weights.length > 0) layers.push(layer.name);
+  }
+  useKerasBatchNormSemantics(base);
+  return { blocks: blocks === 0 ? [] : top, layers, trainableParams: countTrainable(base) };
+}
+
+/** Phase 1: the whole base frozen (BatchNormalization in inference mode). */
+export function freezeBase(base: tf.LayersModel): TrainableState {
+  return unfreezeTopBlocks(base, { blocks: [], blockOf: () => null }, 0);
+}

@@ -1,0 +1,205 @@
+/**
+ * The feature cache. With the base frozen and no augmentation, the base maps each image to the same features in
+ * every epoch, so they are computed once per split (one forward pass in batches), kept as a Float32Array, and the
+ * head trains on them: an epoch then costs a few small matrix products instead of a pass through the backbone.
+ *
+ * When the head starts with GlobalAveragePooling2D (both seed heads do), the cache stores the pooled vectors
+ * (e.g. 1,280 floats per image for MobileNetV2, 5 KB) and training uses the rest of the head (same layer objects,
+ * so the same weights); otherwise it stores the whole feature map.
+ *
+ * Storage sits behind `FeatureStore`: memory in Node and tests, OPFS in the worker (`OpfsFeatureStore`, given the
+ * directory handle, so this module touches no browser global).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ImageDataset } from './dataset.ts';
+
+export interface FeatureStore {
+  get(key: string): Promise<Float32Array | null>;
+  put(key: string, values: Float32Array): Promise<void>;
+}
+
+export class MemoryFeatureStore implements FeatureStore {
+  private readonly entries = new Map<string, Float32Array>();
+
+  async get(key: string): Promise<Float32Array | null> {
+    return this.entries.get(key) ?? null;
+  }
+
+  async put(key: string, values: Float32Array): Promise<void> {
+    this.entries.set(key, values);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+/** Files `<safe key>.f32` (raw little-endian float32) in an OPFS directory. */
+export class OpfsFeatureStore implements FeatureStore {
+  constructor(private readonly dir: FileSystemDirectoryHandle) {}
+
+  static fileName(key: string): string {
+    return `${key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 160)}-${hashString(key)}.f32`;
+  }
+
+  async get(key: string): Promise<Float32Array | null> {
+    let handle: FileSystemFileHandle;
+    try {
+      handle = await this.dir.getFileHandle(OpfsFeatureStore.fileName(key));
+    } catch (error) {
+      if ((error as { name?: string }).name === 'NotFoundError') return null;
+      throw error;
+    }
+    const buffer = await (await handle.getFile()).arrayBuffer();
+    if (buffer.byteLength % 4 !== 0) return null;
+    return new Float32Array(buffer);
+  }
+
+  async put(key: string, values: Float32Array): Promise<void> {
+    const name = OpfsFeatureStore.fileName(key);
+    const handle = await this.dir.getFileHandle(name, { create: true });
+    const writable = await handle.createWritable();
+    try {
+      await writable.write(values.slice().buffer);
+      await writable.close();
+    } catch (error) {
+      await writable.abort().catch(() => undefined);
+      await this.dir.removeEntry(name).catch(() => undefined);
+      throw error;
+    }
+  }
+}
+
+/** FNV-1a, 32 bits, as 8 hex digits. */
+export function hashString(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A hash of an index list, so a cache key changes with the split. */
+export function hashIndices(indices: ArrayLike<number>): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < indices.length; i++) {
+    let v = indices[i]! >>> 0;
+    for (let b = 0; b < 4; b++) {
+      h ^= v & 0xff;
+      h = Math.imul(h, 0x01000193);
+      v >>>= 8;
+    }
+  }
+  return `${indices.length}-${(h >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Splits a linear head into the part the cache can absorb (a leading GlobalAveragePooling2D) and the rest as a
+ * model of its own over the pooled vector. The rest shares the head's layers, so training it trains the head.
+ */
+export function poolingSplit(head: tf.LayersModel): { pool: boolean; rest: tf.LayersModel } {
+  const layers = head.layers.filter((l) => l.getClassName() !== 'InputLayer');
+  const first = layers[0];
+  const linear =
+    head.inputs.length === 1 && head.outputs.length === 1 && layers.every((l) => l.inboundNodes.length >= 1);
+  if (!first || first.getClassName() !== 'GlobalAveragePooling2D' || !linear || !isChain(head)) {
+    return { pool: false, rest: head };
+  }
+  const pooledShape = first.outputShape as tf.Shape;
+  const input = tf.input({ shape: pooledShape.slice(1) as number[], name: `${head.name}_pooled_input` });
+  let x: tf.SymbolicTensor = input;
+  for (const layer of layers.slice(1)) x = layer.apply(x) as tf.SymbolicTensor;
+  return { pool: true, rest: tf.model({ inputs: input, outputs: x, name: `${head.name}_on_pooled` }) };
+}
+
+/** Every layer feeds exactly the next one (a Sequential-shaped functional model). */
+function isChain(model: tf.LayersModel): boolean {
+  const layers = model.layers;
+  for (let i = 1; i < layers.length; i++) {
+    const node = layers[i]!.inboundNodes[0];
+    if (!node || node.inboundLayers.length !== 1 || node.inboundLayers[0] !== layers[i - 1]) return false;
+  }
+  return true;
+}
+
+export interface ExtractOptions {
+  /** Maps uint8-valued float images to the base's input (Keras preprocess_input). */
+  preprocess: (images: tf.Tensor4D) => tf.Tensor4D;
+  /** The base's input edge; images of another size are resized (bilinear). */
+  inputSize: number;
+  /** Edge of the stored images. */
+  imageSize: number;
+  /** Average-pool the base output to one vector per image. */
+  pool: boolean;
+  batchSize?: number;
+}
+
+export interface Features {
+  /** count × dim values, image-major. */
+  values: Float32Array;
+  count: number;
+  /** Shape of one image's features (e.g. [1280] pooled, or [7, 7, 1280]). */
+  shape: number[];
+}
+
+/**
+ * Runs the frozen base (inference mode) over images 0..count-1 of `read`, in batches, reading features back;
+ * yields progress after each batch and returns the features. Stop early with `return()`.
+ */
+export async function* extractFeatureBatches(
+  base: tf.LayersModel,
+  read: (positions: readonly number[]) => Promise<Uint8Array | Float32Array>,
+  count: number,
+  options: ExtractOptions,
+): AsyncGenerator<{ done: number; total: number }, Features> {
+  const batchSize = options.batchSize ?? 32;
+  const outShape = (base.outputs[0]!.shape as number[]).slice(1);
+  const shape = options.pool ? [outShape[outShape.length - 1]!] : outShape;
+  const dim = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(count * dim);
+  const size = options.imageSize;
+  let next = count > 0 ? read(Array.from({ length: Math.min(batchSize, count) }, (_, i) => i)) : null;
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start);
+    const pixels = await (next as Promise<Uint8Array | Float32Array>);
+    const following = start + batchSize;
+    next =
+      following < count
+        ? read(Array.from({ length: Math.min(batchSize, count - following) }, (_, i) => following + i))
+        : null;
+    next?.catch(() => undefined);
+    if (pixels.length !== n * size * size * 3) {
+      throw new RangeError(`the dataset returned ${pixels.length} bytes for ${n} images of ${size}×${size}`);
+    }
+    const out = tf.tidy(() => {
+      let x: tf.Tensor4D = tf.tensor4d(Float32Array.from(pixels), [n, size, size, 3]);
+      if (size !== options.inputSize) x = tf.image.resizeBilinear(x, [options.inputSize, options.inputSize]);
+      const y = base.apply(options.preprocess(x), { training: false }) as tf.Tensor;
+      return options.pool ? tf.mean(y, [1, 2]) : y;
+    });
+    try {
+      values.set((await out.data()) as Float32Array, start * dim);
+    } finally {
+      out.dispose();
+    }
+    yield { done: start + n, total: count };
+  }
+  return { values, count, shape };
+}
+
+/** extractFeatureBatches over a whole dataset, without progress. */
+export async function extractFeatures(
+  base: tf.LayersModel,
+  dataset: ImageDataset,
+  options: Omit<ExtractOptions, 'imageSize'>,
+): Promise<Features> {
+  const batches = extractFeatureBatches(base, (p) => dataset.readBatch(p), dataset.count, {
+    ...options,
+    imageSize: dataset.size,
+  });
+  for (;;) {
+    const step = await batches.next();
+    if (step.done) return step.value;
+  }
+}

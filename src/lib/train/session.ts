@@ -1,0 +1,183 @@
+/**
+ * One whole training run from a RunConfig: split the cached images (lesion-grouped, seeded), compute class weights,
+ * pick and start the backend, build the network with its pretrained weights, train (phase 1, optional phase 2,
+ * moving to a better backend for fine-tuning and recovering from a lost device), then score the test split.
+ * Browser-specific things (the image cache, the WebGPU device, OPFS) come in through `SessionEnv`, so the same
+ * code runs in the training worker and in Node.
+ */
+import { DX } from '../data/dx.ts';
+import type { LesionRecord } from '../data/types.ts';
+import { classificationReport } from '../metrics/report.ts';
+import type { NamedWeight } from '../model/weights/index.ts';
+import { trainClassWeights } from '../split/classWeights.ts';
+import { splitRecords, type SplitName } from '../split/split.ts';
+import type { BackendManager, DeviceWatch } from './backend.ts';
+import type { CheckpointStore } from './checkpoint.ts';
+import type { RunConfig } from './config.ts';
+import { TrainControl } from './control.ts';
+import type { ImageDataset } from './dataset.ts';
+import type { FeatureStore } from './featureCache.ts';
+import type { Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
+import { predict, train, TrainConfigError, type Network, type TrainResult } from './loop.ts';
+import { createNetwork, disposeNetwork } from './network.ts';
+
+export interface SessionEnv {
+  /** The image cache, in cache order. */
+  dataset: ImageDataset;
+  /** The metadata record of each cached image, in the same order (labels and lesion ids come from here). */
+  records: readonly LesionRecord[];
+  /** Pretrained base weights, read once; null trains from a random initialisation. */
+  pretrained: { weights: readonly NamedWeight[]; label: string } | null;
+  backends: BackendManager;
+  control?: TrainControl;
+  device?: DeviceWatch;
+  featureStore?: FeatureStore;
+  checkpointStore?: CheckpointStore;
+  /** Names the run's checkpoints and feature-cache entries. */
+  runId: string;
+  /** Identifies the pretrained weights in feature-cache keys (features depend on them). */
+  weightsId: string;
+}
+
+export interface SplitIndices {
+  prepared: PreparedLog;
+  indices: Record<SplitName, number[]>;
+}
+
+/** The split and class weights of `records` (dataset positions per split). */
+export function prepareSplit(
+  records: readonly LesionRecord[],
+  config: Pick<RunConfig, 'split' | 'classWeights'>,
+): SplitIndices {
+  const split = splitRecords(records, config.split);
+  const indices: Record<SplitName, number[]> = { train: [], val: [], test: [] };
+  records.forEach((r, i) => indices[split.assignment.get(r.imageId)!].push(i));
+  const weights = config.classWeights ? trainClassWeights(split, { absent: 'zero' }) : null;
+  return {
+    indices,
+    prepared: {
+      type: 'prepared',
+      split: {
+        seed: split.seed,
+        ratios: [...split.ratios],
+        grouped: split.grouped,
+        table: Object.fromEntries(DX.map((dx) => [dx, { ...split.table[dx] }])),
+        totals: { ...split.totals },
+        lesions: { ...split.lesions },
+        leakedLesions: split.leakedLesions,
+      },
+      classWeights: weights ? DX.map((dx) => weights[dx]) : null,
+      classNames: [...DX],
+    },
+  };
+}
+
+export interface SessionOutcome {
+  /** `result.network` is the trained network; the caller disposes it (a stopped or failed run disposes its own). */
+  result: TrainResult;
+  test: TestLog | null;
+}
+
+/** Runs `config` and yields every log; returns the result (and the test scores unless stopped). */
+export async function* runSession(
+  config: RunConfig,
+  env: SessionEnv,
+): AsyncGenerator<RunLog, SessionOutcome> {
+  const { prepared, indices } = prepareSplit(env.records, config);
+  for (const name of ['train', 'val'] as const) {
+    if (indices[name].length === 0) {
+      throw new TrainConfigError(
+        `the ${name} split is empty: adjust the ratios (now ${config.split.ratios.join('/')})`,
+      );
+    }
+  }
+  yield prepared;
+  const spec = { backbone: config.backbone, inputSize: config.inputSize, head: config.head };
+  const backend = await env.backends.select('frozen-base');
+  let network: Network = createNetwork(spec, env.pretrained);
+  let phase: Phase = 1;
+  const rebuild = (): Network => {
+    disposeNetwork(network);
+    network = createNetwork(spec, env.pretrained);
+    return network;
+  };
+  const generator = train({
+    network,
+    data: { dataset: env.dataset, train: indices.train, val: indices.val },
+    classNames: DX,
+    epochs: config.epochs,
+    batchSize: config.batchSize,
+    learningRate: config.learningRate,
+    classWeights: prepared.classWeights,
+    augment: config.augment,
+    seed: config.seed,
+    earlyStopping: config.earlyStopping,
+    reduceLr: config.reduceLr,
+    checkpoint:
+      config.checkpoint && env.checkpointStore
+        ? { ...config.checkpoint, store: env.checkpointStore, name: `${env.runId}-best` }
+        : null,
+    featureCache:
+      config.featureCache && env.featureStore
+        ? { store: env.featureStore, key: `${config.backbone}|${env.weightsId}|${config.imageSize}` }
+        : config.featureCache
+          ? undefined
+          : false,
+    phase2: config.phase2,
+    control: env.control,
+    backend,
+    device: env.device,
+    recover: async () => {
+      const lost = env.backends.current;
+      if (lost) env.backends.markLost(lost);
+      const moved = await env.backends.select(phase === 2 ? 'fine-tune' : 'frozen-base');
+      return { network: rebuild(), backend: moved.backend };
+    },
+    beforePhase2: async () => {
+      const before = env.backends.current;
+      const log = await env.backends.select('fine-tune');
+      if (log.backend === before) return null;
+      return { network: rebuild(), backend: log };
+    },
+  });
+  let finished = false;
+  try {
+    let step = await generator.next();
+    while (!step.done) {
+      if (step.value.type === 'phase') phase = step.value.phase;
+      yield step.value;
+      step = await generator.next();
+    }
+    const result = step.value;
+    const test =
+      result.reason !== 'stopped' && indices.test.length > 0 ? await scoreTest(result.network) : null;
+    if (test) yield test;
+    finished = true;
+    return { result, test };
+  } finally {
+    if (!finished) {
+      await generator.return(undefined as never);
+      disposeNetwork(network);
+    }
+  }
+
+  async function scoreTest(network: Network): Promise<TestLog> {
+    const t0 = performance.now();
+    const p = await predict(network, env.dataset, indices.test);
+    const report = classificationReport({ classes: DX, yTrue: p.yTrue, yPred: p.yPred });
+    const k = DX.length;
+    return {
+      type: 'test',
+      images: indices.test.length,
+      accuracy: report.accuracy,
+      balancedAccuracy: report.balancedAccuracy,
+      macroF1: report.macroAvg.f1,
+      recall: Object.fromEntries(report.perClass.map((c) => [c.name, c.support === 0 ? null : c.recall])),
+      confusion: report.confusionMatrix,
+      yTrue: p.yTrue,
+      yPred: p.yPred,
+      yProb: p.yTrue.map((_, i) => Array.from(p.probs.subarray(i * k, (i + 1) * k))),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  }
+}

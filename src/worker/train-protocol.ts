@@ -1,0 +1,108 @@
+/**
+ * Messages between the UI thread (TrainClient, src/worker/train-client.ts) and the training worker
+ * (src/worker/train.worker.ts).
+ *
+ * Commands go in with a numeric `id`; each is answered by exactly one `reply` with that id (`start`'s reply comes
+ * when the run ends). Events (`log`, `state`, `error`) come at any time, in order. Everything is structured-clonable;
+ * dropped weight files travel as File handles.
+ */
+import type { AugmentOptions, AugmentPreview } from '../lib/model/augment.ts';
+import type { BackendChoice, BackendProbe, Workload } from '../lib/train/backend.ts';
+import type { RunConfig } from '../lib/train/config.ts';
+import type { BackendName, RunLog, StopReason, TestLog } from '../lib/train/logs.ts';
+import type { ImageSize } from '../lib/data/types.ts';
+
+/** Where the backbone's pretrained weights come from. */
+export type WeightsSource =
+  /** A TensorFlow.js layers model served same-origin, e.g. `models/mobilenet_v2_0.35/model.json`. */
+  | { kind: 'tfjs-url'; url: string }
+  /** A dropped TensorFlow.js layers model: model.json and its shards. */
+  | { kind: 'tfjs-files'; files: File[] }
+  /** A Keras `*_notop.h5` weights file as Keras ships it. */
+  | { kind: 'keras-h5'; file: File }
+  /** No pretrained weights: the base keeps its random initialisation (for teaching what pretraining buys). */
+  | { kind: 'none' };
+
+// ---------------------------------------------------------------------------------------------------------------
+// UI → training worker
+
+export type TrainCommand =
+  /** What the browser offers (WebGPU adapter, WebGL, WASM) and the backend each kind of work would get. */
+  | { type: 'probe'; id: number }
+  /** Trains with `config` on the image cache of `config.imageSize`; replies when the run ends. */
+  | { type: 'start'; id: number; config: Partial<RunConfig>; weights: WeightsSource }
+  | { type: 'pause'; id: number }
+  | { type: 'resume'; id: number }
+  /** Ends the run after the current step; the `start` reply then says reason 'stopped'. */
+  | { type: 'stop'; id: number }
+  /**
+   * Loses the GPU device on purpose, to see recovery work: on WebGPU the real GPUDevice is destroyed (the
+   * browser then reports it lost); on other backends the loss is signalled to the loop.
+   */
+  | { type: 'simulate-device-loss'; id: number }
+  /** The original and `count` augmented variants of cached image `index` (0-based position in the cache). */
+  | {
+      type: 'augment-preview';
+      id: number;
+      imageSize: ImageSize;
+      index: number;
+      count: number;
+      seed: number;
+      augment: Partial<AugmentOptions>;
+    };
+
+export type TrainCommandType = TrainCommand['type'];
+
+export interface ProbeReport {
+  probe: BackendProbe;
+  /** The backend each kind of work would run on, or why none can. */
+  choices: Record<Workload, BackendChoice | { error: string }>;
+}
+
+/** The end of a run. */
+export interface RunSummary {
+  reason: StopReason;
+  /** Epochs run per phase. */
+  epochs: number[];
+  backend: BackendName | null;
+  /** Where the best checkpoint was saved (OPFS), if it was. */
+  checkpoint: string | null;
+  test: TestLog | null;
+  seconds: number;
+}
+
+export interface TrainReplies {
+  probe: ProbeReport;
+  start: RunSummary;
+  pause: { state: TrainState };
+  resume: { state: TrainState };
+  stop: { state: TrainState };
+  'simulate-device-loss': { simulated: 'device-destroyed' | 'signalled' };
+  'augment-preview': AugmentPreview;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// training worker → UI
+
+export type TrainState = 'idle' | 'preparing' | 'training' | 'paused' | 'stopping' | 'done' | 'failed';
+
+export interface TrainError {
+  code:
+    | 'config' // a setting is invalid: the message names it
+    | 'cache' // no image cache of that size, or it is in use
+    | 'weights' // the weights do not load or do not fit the backbone: the message names the weight
+    | 'backend' // no backend could start
+    | 'storage' // OPFS failed (quota, locked file)
+    | 'busy' // a run is already going
+    | 'internal';
+  message: string;
+}
+
+export type TrainEvent =
+  { type: 'log'; log: RunLog } | { type: 'state'; state: TrainState } | { type: 'error'; error: TrainError };
+
+export type TrainReply =
+  | { type: 'reply'; id: number; ok: true; value: TrainReplies[TrainCommandType] }
+  | { type: 'reply'; id: number; ok: false; error: TrainError };
+
+export type TrainMessage = TrainEvent | TrainReply;

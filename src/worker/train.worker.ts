@@ -1,0 +1,339 @@
+/// <reference lib="webworker" />
+/**
+ * The training worker: runs src/lib/train's session off the UI thread. Protocol: src/worker/train-protocol.ts;
+ * the UI talks to it through TrainClient (train-client.ts). This file only wires browser things to the core:
+ * the WebGPU adapter and device (and its loss), WebGL/WASM probes, WASM file URLs, the OPFS image cache, OPFS for
+ * feature caches and checkpoints, and dropped weight files. All training logic lives in src/lib/train.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-webgpu';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
+import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
+import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { ClassWeightError } from '../lib/split/classWeights.ts';
+import { SplitError } from '../lib/split/split.ts';
+import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
+import { readKerasH5 } from '../lib/model/weights/keras-h5.ts';
+import { filesIOHandler, readTfjsLayersWeights } from '../lib/model/weights/tfjsLayers.ts';
+import { WeightsMismatchError, type NamedWeight } from '../lib/model/weights/assign.ts';
+import { createRandom } from '../lib/random.ts';
+import {
+  BackendManager,
+  BackendUnavailableError,
+  chooseBackend,
+  describeAdapter,
+  DeviceWatch,
+  isSoftwareRenderer,
+  registerWebGPU,
+  type BackendProbe,
+  type WebGPUSetup,
+  type Workload,
+} from '../lib/train/backend.ts';
+import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
+import { runConfig } from '../lib/train/config.ts';
+import { TrainControl } from '../lib/train/control.ts';
+import type { ImageDataset } from '../lib/train/dataset.ts';
+import { hashString, OpfsFeatureStore } from '../lib/train/featureCache.ts';
+import { TrainConfigError } from '../lib/train/loop.ts';
+import { disposeNetwork } from '../lib/train/network.ts';
+import { runSession } from '../lib/train/session.ts';
+import { CacheStorageError, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
+import type {
+  ProbeReport,
+  RunSummary,
+  TrainCommand,
+  TrainError,
+  TrainMessage,
+  TrainReplies,
+  TrainState,
+  WeightsSource,
+} from './train-protocol.ts';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+const TRAIN_DIRECTORY = 'lesion-lab-train';
+
+setWasmPaths({
+  'tfjs-backend-wasm.wasm': wasmPlainUrl,
+  'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
+  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
+});
+
+function post(message: TrainMessage): void {
+  scope.postMessage(message);
+}
+
+let state: TrainState = 'idle';
+function setState(next: TrainState): void {
+  state = next;
+  post({ type: 'state', state });
+}
+
+function toTrainError(error: unknown): TrainError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof TrainConfigError || error instanceof SplitError || error instanceof ClassWeightError) {
+    return { code: 'config', message };
+  }
+  if (error instanceof CacheStorageError) return { code: 'cache', message };
+  if (error instanceof WeightsMismatchError) return { code: 'weights', message };
+  if (error instanceof BackendUnavailableError) return { code: 'backend', message };
+  if (error instanceof DOMException && error.name === 'QuotaExceededError') {
+    return { code: 'storage', message: `Browser storage is full: ${message}` };
+  }
+  return { code: 'internal', message: `Unexpected problem: ${message}` };
+}
+
+class WeightsError extends Error {}
+
+// --- Backends ----------------------------------------------------------------------------------------------------
+
+let adapter: GPUAdapter | null = null;
+let probed: BackendProbe | null = null;
+let webgpu: WebGPUSetup | null = null;
+const watch = new DeviceWatch();
+watch.onLost(() => {
+  // A lost device cannot come back: the next run asks the browser for a new adapter.
+  webgpu = null;
+  adapter = null;
+  probed = null;
+});
+
+async function probe(): Promise<BackendProbe> {
+  if (probed) return probed;
+  let description: BackendProbe['webgpu'] = null;
+  if ('gpu' in navigator && navigator.gpu) {
+    try {
+      adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+    } catch {
+      adapter = null;
+    }
+    if (adapter) description = describeAdapter(adapter);
+  }
+  let webgl: BackendProbe['webgl'] = null;
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (gl) {
+      const info = gl.getExtension('WEBGL_debug_renderer_info');
+      const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+      webgl = { renderer, software: isSoftwareRenderer(renderer) };
+      gl.getExtension('WEBGL_lose_context')?.loseContext();
+    }
+  } catch {
+    webgl = null;
+  }
+  probed = { webgpu: description, webgl, wasm: typeof WebAssembly === 'object' };
+  return probed;
+}
+
+async function prepareBackend(backend: string): Promise<void> {
+  if (backend !== 'webgpu' || webgpu) return;
+  if (!adapter) throw new BackendUnavailableError('no WebGPU adapter');
+  watch.reset();
+  webgpu = await registerWebGPU(adapter, watch);
+}
+
+async function probeReport(): Promise<ProbeReport> {
+  const p = await probe();
+  const choices = {} as ProbeReport['choices'];
+  for (const workload of ['frozen-base', 'fine-tune'] as Workload[]) {
+    try {
+      choices[workload] = chooseBackend(p, workload);
+    } catch (error) {
+      choices[workload] = { error: error instanceof Error ? error.message : String(error) };
+    }
+  }
+  return { probe: p, choices };
+}
+
+// --- Weights -----------------------------------------------------------------------------------------------------
+
+async function readPretrained(
+  source: WeightsSource,
+): Promise<{ weights: NamedWeight[]; label: string; id: string } | null> {
+  try {
+    switch (source.kind) {
+      case 'none':
+        return null;
+      case 'tfjs-url':
+        return {
+          weights: await readTfjsLayersWeights(source.url),
+          label: source.url,
+          id: `url:${source.url}`,
+        };
+      case 'tfjs-files': {
+        const label = source.files.map((f) => f.name).join(', ');
+        const id = `files:${hashString(source.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|'))}`;
+        return { weights: await readTfjsLayersWeights(filesIOHandler(source.files)), label, id };
+      }
+      case 'keras-h5': {
+        const file = await readKerasH5(await source.file.arrayBuffer(), source.file.name);
+        const id = `h5:${hashString(`${source.file.name}:${source.file.size}:${source.file.lastModified}`)}`;
+        return { weights: file.layers.flatMap((l) => l.weights), label: source.file.name, id };
+      }
+    }
+  } catch (error) {
+    if (error instanceof WeightsMismatchError) throw error;
+    throw new WeightsError(
+      `The weights could not be read: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  }
+}
+
+// --- Storage -----------------------------------------------------------------------------------------------------
+
+async function trainDirectory(name: string): Promise<FileSystemDirectoryHandle> {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle(TRAIN_DIRECTORY, { create: true });
+  return dir.getDirectoryHandle(name, { create: true });
+}
+
+function cacheDataset(cache: ImageCache): ImageDataset {
+  return {
+    count: cache.count,
+    size: cache.size,
+    labels: Int32Array.from(cache.index.entries, (e) => e.label),
+    readBatch: (indices) => cache.readImages(indices),
+  };
+}
+
+// --- Runs --------------------------------------------------------------------------------------------------------
+
+let control: TrainControl | null = null;
+
+async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSummary> {
+  if (control)
+    throw Object.assign(new Error('A training run is already going; stop it first.'), { code: 'busy' });
+  control = new TrainControl();
+  setState('preparing');
+  let cache: ImageCache | null = null;
+  try {
+    const config = runConfig(partial.config);
+    cache = await openImageCache(config.imageSize);
+    const { index } = cache;
+    const records = index.entries.map((e) => {
+      const record = index.metadata.records[e.row];
+      if (!record)
+        throw new CacheStorageError(`the cache index has no metadata row ${e.row} for ${e.imageId}`);
+      return record;
+    });
+    const pretrained = await readPretrained(partial.weights);
+    const backends = new BackendManager(await probe(), { override: config.backend, prepare: prepareBackend });
+    const runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    let checkpoint: string | null = null;
+    const session = runSession(config, {
+      dataset: cacheDataset(cache),
+      records,
+      pretrained,
+      backends,
+      control,
+      device: watch,
+      // Random weights give other features every run: nothing worth keeping on disk.
+      featureStore: pretrained ? new OpfsFeatureStore(await trainDirectory('features')) : undefined,
+      checkpointStore: new OpfsCheckpointStore(
+        await trainDirectory('checkpoints'),
+        `opfs:${TRAIN_DIRECTORY}/checkpoints`,
+      ),
+      runId,
+      weightsId: pretrained?.id ?? 'random',
+    });
+    setState('training');
+    let step = await session.next();
+    while (!step.done) {
+      const log = step.value;
+      if (log.type === 'checkpoint') checkpoint = log.location;
+      if (log.type === 'paused') setState('paused');
+      if (log.type === 'resumed') setState('training');
+      post({ type: 'log', log });
+      step = await session.next();
+    }
+    const { result, test } = step.value;
+    disposeNetwork(result.network);
+    setState('done');
+    return {
+      reason: result.reason,
+      epochs: result.phases.map((p) => p.epochs),
+      backend: backends.current,
+      checkpoint,
+      test,
+      seconds: result.seconds,
+    };
+  } catch (error) {
+    setState('failed');
+    throw error;
+  } finally {
+    cache?.close();
+    control = null;
+  }
+}
+
+async function preview(
+  command: TrainCommand & { type: 'augment-preview' },
+): Promise<TrainReplies['augment-preview']> {
+  const cache = await openImageCache(command.imageSize);
+  try {
+    if (!Number.isInteger(command.index) || command.index < 0 || command.index >= cache.count) {
+      throw new TrainConfigError(`image ${command.index} is outside the cache (0..${cache.count - 1})`);
+    }
+    const rgb = await cache.readImages([command.index]);
+    // Any backend will do for a handful of images; outside a run, the CPU one avoids starting a GPU device.
+    if (!control && tf.engine().backendName === null) await tf.setBackend('cpu');
+    return await augmentPreview(
+      rgb,
+      cache.size,
+      command.count,
+      createRandom(command.seed),
+      augmentOptions(command.augment),
+    );
+  } finally {
+    cache.close();
+  }
+}
+
+async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand['type']]> {
+  switch (command.type) {
+    case 'probe':
+      return probeReport();
+    case 'start':
+      return start(command);
+    case 'pause':
+      control?.pause();
+      if (control) setState('paused');
+      return { state };
+    case 'resume':
+      control?.resume();
+      if (control) setState('training');
+      return { state };
+    case 'stop':
+      if (control) {
+        control.stop();
+        setState('stopping');
+      }
+      return { state };
+    case 'simulate-device-loss':
+      if (webgpu && tf.engine().backendName === 'webgpu') {
+        webgpu.device.destroy();
+        return { simulated: 'device-destroyed' };
+      }
+      watch.lose({ reason: 'simulated', message: 'device loss simulated on request' });
+      return { simulated: 'signalled' };
+    case 'augment-preview':
+      return preview(command);
+  }
+}
+
+scope.onmessage = (event: MessageEvent<TrainCommand>) => {
+  const command = event.data;
+  void handle(command).then(
+    (value) => post({ type: 'reply', id: command.id, ok: true, value }),
+    (error: unknown) => {
+      const detail: TrainError =
+        (error as { code?: string }).code === 'busy'
+          ? { code: 'busy', message: (error as Error).message }
+          : error instanceof WeightsError
+            ? { code: 'weights', message: error.message }
+            : toTrainError(error);
+      post({ type: 'error', error: detail });
+      post({ type: 'reply', id: command.id, ok: false, error: detail });
+    },
+  );
+};

@@ -1,0 +1,210 @@
+/**
+ * The training worker end to end, as the UI drives it: real HAM10000 JPEGs and the real metadata go through the
+ * ingest worker into the OPFS cache (96 px), then TrainClient trains MobileNet v1 0.25 with the real Keras `.h5`
+ * weights dropped as a file. Checks the backend choice on this machine (SwiftShader → WASM), the typed log stream,
+ * pause/resume, a simulated device loss, stop, and the augmentation preview.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { commands } from 'vitest/browser';
+import type {} from '../helpers/ingest-commands.ts';
+import { DX } from '../../src/lib/data/dx.ts';
+import { IngestClient } from '../../src/worker/ingest-client.ts';
+import { TrainClient, TrainFailure, type RunLog, type TrainEvent } from '../../src/worker/train-client.ts';
+
+const SHARED = '../shared';
+const PER_CLASS = 10;
+
+let inputs = 0;
+async function pick(paths: string[]): Promise<File[]> {
+  const input = document.createElement('input');
+  input.type = 'file';
+  input.multiple = true;
+  input.id = `train-input-${++inputs}`;
+  document.body.append(input);
+  try {
+    await commands.setInputFilesFromDisk(`#${input.id}`, paths);
+    return [...(input.files ?? [])];
+  } finally {
+    input.remove();
+  }
+}
+
+let trainer: TrainClient;
+let h5: File;
+const events: TrainEvent[] = [];
+const logsOf = (type: RunLog['type']) =>
+  events.flatMap((e) => (e.type === 'log' && e.log.type === type ? [e.log] : []));
+
+beforeAll(async () => {
+  // A small cache of real images: PER_CLASS of each of four classes, with the real metadata file.
+  const [csv] = await pick([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
+  const want: Partial<Record<string, number>> = {
+    bcc: PER_CLASS,
+    bkl: PER_CLASS,
+    mel: PER_CLASS,
+    nv: PER_CLASS,
+  };
+  const ids: string[] = [];
+  for (const line of (await csv!.text()).trim().split('\n').slice(1)) {
+    const [, imageId, dx] = line.split(',');
+    if (!imageId || !dx || !want[dx]) continue;
+    ids.push(imageId);
+    want[dx] -= 1;
+  }
+  const images = await pick(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
+  const ingest = new IngestClient({ decoders: 2 });
+  try {
+    const snapshot = await ingest.addFiles([csv!, ...images]);
+    expect(snapshot.match?.matched).toBe(4 * PER_CLASS);
+    const cache = await ingest.startCaching(96);
+    expect(cache.count).toBe(4 * PER_CLASS);
+  } finally {
+    ingest.dispose();
+  }
+  h5 = (
+    await pick([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
+  )[0]!;
+  trainer = new TrainClient();
+  trainer.subscribe((e) => events.push(e));
+});
+
+afterAll(() => {
+  trainer?.dispose();
+});
+
+describe('TrainClient and the training worker', () => {
+  it('probes the backends: SwiftShader WebGPU is a fallback, so frozen-base work goes to WASM', async () => {
+    const report = await trainer.probe();
+    console.info('[train-worker] probe', JSON.stringify(report.probe));
+    expect(report.probe.webgpu?.isFallback).toBe(true);
+    expect(report.probe.wasm).toBe(true);
+    expect(report.choices['frozen-base']).toMatchObject({ backend: 'wasm' });
+    const fine = report.choices['fine-tune'];
+    expect('backend' in fine && fine.backend).not.toBe('wasm');
+  });
+
+  it('trains from the OPFS cache with the real .h5 weights and reports split, epochs, checkpoint and test scores', async () => {
+    events.length = 0;
+    const summary = await trainer.start(
+      {
+        backbone: 'mobilenet_v1_0.25',
+        imageSize: 96,
+        epochs: 3,
+        batchSize: 8,
+        split: { seed: 1337, ratios: [0.6, 0.2, 0.2], grouped: true },
+      },
+      { kind: 'keras-h5', file: h5 },
+    );
+    expect(summary.reason).toBe('completed');
+    expect(summary.backend).toBe('wasm');
+    expect(summary.epochs).toEqual([3]);
+    expect(summary.checkpoint).toMatch(/^opfs:lesion-lab-train\/checkpoints:run-.*-best-phase1$/);
+    const states = events.flatMap((e) => (e.type === 'state' ? [e.state] : []));
+    expect(states).toEqual(['preparing', 'training', 'done']);
+    const [prepared] = logsOf('prepared');
+    expect(prepared).toMatchObject({ type: 'prepared', classNames: [...DX] });
+    expect(logsOf('backend')[0]).toMatchObject({ backend: 'wasm', adapter: { isFallback: true } });
+    expect(logsOf('phase')[0]).toMatchObject({ input: 'features', trainableParams: 256 * 7 + 7 });
+    expect(logsOf('features').length).toBeGreaterThanOrEqual(2);
+    expect(logsOf('epoch')).toHaveLength(3);
+    expect(logsOf('checkpoint').length).toBeGreaterThanOrEqual(1);
+    const test = summary.test!;
+    expect(test.images).toBe(prepared!.type === 'prepared' ? prepared.split.totals.test : -1);
+    expect(test.confusion.flat().reduce((a, b) => a + b, 0)).toBe(test.images);
+    console.info(
+      '[train-worker] run',
+      JSON.stringify({
+        seconds: summary.seconds,
+        epochSeconds: logsOf('epoch').map((e) => (e.type === 'epoch' ? e.seconds : null)),
+        test: { balancedAccuracy: test.balancedAccuracy, accuracy: test.accuracy },
+      }),
+    );
+    // The features are now in OPFS: a second run reads them instead of running the backbone.
+    events.length = 0;
+    await trainer.start(
+      {
+        backbone: 'mobilenet_v1_0.25',
+        imageSize: 96,
+        epochs: 1,
+        batchSize: 8,
+        split: { seed: 1337, ratios: [0.6, 0.2, 0.2], grouped: true },
+      },
+      { kind: 'keras-h5', file: h5 },
+    );
+    expect(logsOf('features').map((f) => f.type === 'features' && f.cached)).toEqual([true, true]);
+  });
+
+  it('pauses, resumes, recovers from a simulated device loss, and stops on request', async () => {
+    events.length = 0;
+    const running = trainer.start(
+      {
+        backbone: 'mobilenet_v1_0.25',
+        imageSize: 96,
+        epochs: 50,
+        batchSize: 4,
+        augment: {
+          rotationDeg: 20,
+          shearDeg: 0.1,
+          zoom: 0.1,
+          horizontalFlip: true,
+          verticalFlip: false,
+          widthShift: 0,
+          heightShift: 0,
+          fillMode: 'nearest',
+          interpolation: 'bilinear',
+        },
+        earlyStopping: null,
+        split: { seed: 1337, ratios: [0.6, 0.2, 0.2], grouped: true },
+      },
+      { kind: 'keras-h5', file: h5 },
+    );
+    const until = async (predicate: () => boolean) => {
+      while (!predicate()) await new Promise((r) => setTimeout(r, 20));
+    };
+    await until(() => logsOf('batch').length >= 2);
+    expect((await trainer.pause()).state).toBe('paused');
+    await until(() => logsOf('paused').length === 1);
+    const batchesWhilePaused = logsOf('batch').length;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(logsOf('batch').length).toBe(batchesWhilePaused);
+    await trainer.resume();
+    await until(() => logsOf('epoch').length >= 1);
+    expect(await trainer.simulateDeviceLoss()).toEqual({ simulated: 'signalled' });
+    await until(() => logsOf('recovered').length === 1);
+    const recovered = logsOf('recovered')[0]!;
+    expect(recovered.type === 'recovered' && recovered.backend).not.toBe('wasm');
+    await until(() => logsOf('batch').length > batchesWhilePaused + 12);
+    await trainer.stop();
+    const summary = await running;
+    expect(summary.reason).toBe('stopped');
+    expect(summary.test).toBeNull();
+    // Another start while idle works; two at once are refused.
+    const again = trainer.start(
+      { imageSize: 96, backbone: 'mobilenet_v1_0.25', epochs: 1 },
+      { kind: 'none' },
+    );
+    const busy = await trainer.start({ imageSize: 96 }, { kind: 'none' }).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(TrainFailure);
+    expect((busy as TrainFailure).error.code).toBe('busy');
+    await trainer.stop();
+    await again;
+  });
+
+  it('refuses bad settings and a missing cache with errors that say what is wrong', async () => {
+    const bad = await trainer.start({ imageSize: 96, epochs: 0 }, { kind: 'none' }).catch((e: unknown) => e);
+    expect((bad as TrainFailure).error).toMatchObject({
+      code: 'config',
+      message: expect.stringMatching(/epochs/),
+    });
+    const noCache = await trainer.start({ imageSize: 160 }, { kind: 'none' }).catch((e: unknown) => e);
+    expect((noCache as TrainFailure).error.code).toBe('cache');
+  });
+
+  it('previews augmentation of a cached image as RGBA tiles', async () => {
+    const preview = await trainer.augmentPreview({ imageSize: 96, index: 3, count: 5, seed: 1, augment: {} });
+    expect(preview.size).toBe(96);
+    expect(preview.tiles).toHaveLength(6);
+    expect(preview.tiles[0]!.length).toBe(96 * 96 * 4);
+    expect(preview.tiles.slice(1).some((t) => t.some((v, i) => v !== preview.tiles[0]![i]))).toBe(true);
+  });
+});

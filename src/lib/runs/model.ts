@@ -1,0 +1,112 @@
+/**
+ * A run's model as data: TensorFlow.js ModelArtifacts (topology + weight specs + weight bytes), the form that
+ * `model.save` hands out, `tf.io.fromMemory` loads, IndexedDB stores and the export zip writes as model.json +
+ * weights.bin. Loading checks the model against the run's config, so a model that does not fit the run is refused
+ * with a reason instead of predicting nonsense.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { RunFileError, type RunModelConfig } from './record.ts';
+
+/** The model's artifacts, without touching any storage (`model.save` through a pass-through handler). */
+export async function modelArtifacts(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let saved: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      saved = artifacts;
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    }),
+  );
+  const artifacts = saved as tf.io.ModelArtifacts | null;
+  if (!artifacts?.modelTopology || !artifacts.weightSpecs || !artifacts.weightData) {
+    throw new Error('model.save produced no topology or weights');
+  }
+  return artifacts;
+}
+
+/** The weight bytes as one ArrayBuffer (a copy when they came in several buffers). */
+export function weightBytes(artifacts: tf.io.ModelArtifacts): ArrayBuffer {
+  if (!artifacts.weightData) return new ArrayBuffer(0);
+  return tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+}
+
+/** A deep copy that shares no buffer with the original (what a store hands out). */
+export function cloneArtifacts(artifacts: tf.io.ModelArtifacts): tf.io.ModelArtifacts {
+  const { weightData, ...rest } = artifacts;
+  const copy = structuredClone(rest) as tf.io.ModelArtifacts;
+  if (weightData) copy.weightData = weightBytes(artifacts).slice(0);
+  return copy;
+}
+
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+  complex64: 8,
+};
+
+/**
+ * Bytes the weight specs need, as tfjs's decodeWeights reads them (a quantized weight takes its quantized dtype's
+ * size). Throws naming the weight for a dtype that cannot be sized (string weights).
+ */
+export function weightSpecBytes(specs: readonly tf.io.WeightsManifestEntry[], file = 'model.json'): number {
+  let total = 0;
+  for (const spec of specs) {
+    const size = spec.shape.reduce((a, b) => a * b, 1);
+    const dtype = spec.quantization?.dtype ?? spec.dtype;
+    const bytes = BYTES_PER_ELEMENT[dtype];
+    if (bytes === undefined) {
+      throw new RunFileError(
+        `${file}: weight ${spec.name} has dtype ${dtype}, which is not supported`,
+        file,
+        spec.name,
+      );
+    }
+    total += size * bytes;
+  }
+  return total;
+}
+
+function dims(shape: readonly (number | null)[] | undefined): string {
+  return `[${(shape ?? []).map((d) => d ?? 'batch').join(', ')}]`;
+}
+
+/**
+ * Loads a run's model from its artifacts and checks it against the config: one image input of
+ * [inputSize, inputSize, 3] and one output with a probability per class. `file` names the source in messages.
+ */
+export async function loadRunModel(
+  artifacts: tf.io.ModelArtifacts,
+  config: Pick<RunModelConfig, 'inputSize' | 'classes'>,
+  file = 'model.json',
+): Promise<tf.LayersModel> {
+  let model: tf.LayersModel;
+  try {
+    model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+  } catch (error) {
+    throw new RunFileError(
+      `${file}: not a loadable TensorFlow.js layers model (${(error as Error).message})`,
+      file,
+      null,
+      { cause: error },
+    );
+  }
+  const input = model.inputs[0]?.shape;
+  const output = model.outputs[0]?.shape;
+  const problems: string[] = [];
+  if (model.inputs.length !== 1 || dims(input) !== dims([null, config.inputSize, config.inputSize, 3])) {
+    problems.push(
+      `its input is ${dims(input)}, the run's images are [batch, ${config.inputSize}, ${config.inputSize}, 3]`,
+    );
+  }
+  if (model.outputs.length !== 1 || dims(output) !== dims([null, config.classes.length])) {
+    problems.push(`its output is ${dims(output)}, the run has ${config.classes.length} classes`);
+  }
+  if (problems.length > 0) {
+    model.dispose();
+    throw new RunFileError(`${file}: the model does not fit the run: ${problems.join('; ')}`, file);
+  }
+  return model;
+}

@@ -1,0 +1,299 @@
+/**
+ * The dataset as the UI sees it: what was dropped, the metadata in use, the match report, the cache on disk,
+ * live progress and errors. It mirrors the ingest worker's events (IngestClient); the UI reads the getters and
+ * calls the actions, and never talks to a worker itself.
+ */
+import {
+  DEFAULT_IMAGE_SIZE,
+  IngestClient,
+  IngestFailure,
+  type CacheSummary,
+  type DroppedFileInfo,
+  type ImageSize,
+  type IngestError,
+  type IngestEvent,
+  type ListingSummary,
+  type Sample,
+  type StageProgress,
+} from '../worker/ingest-client.ts';
+import type { MatchReport, Metadata } from '../lib/data/types.ts';
+import { buildEdaView, type EdaView } from './eda.svelte.ts';
+
+export type DatasetPhase = 'idle' | 'restoring' | 'adding' | 'caching' | 'forgetting';
+
+/** An error as shown: the worker's IngestError plus an id so the user can dismiss it. */
+export interface ShownError extends IngestError {
+  id: number;
+}
+
+/** A one-off message about what just happened (restored, forgotten, cancelled). */
+export interface DatasetNotice {
+  kind: 'ok' | 'info' | 'warn';
+  text: string;
+}
+
+function createDataset() {
+  let client: IngestClient | null = null;
+  let phase = $state<DatasetPhase>('idle');
+  let stages = $state.raw<StageProgress[]>([]);
+  let stopped = $state(false);
+  let files = $state.raw<DroppedFileInfo[]>([]);
+  let listing = $state.raw<ListingSummary | null>(null);
+  let metadata = $state.raw<Metadata | null>(null);
+  let metadataLocation = $state<string | null>(null);
+  let match = $state.raw<MatchReport | null>(null);
+  let cache = $state.raw<CacheSummary | null>(null);
+  let restored = $state(false);
+  let errors = $state.raw<ShownError[]>([]);
+  let notice = $state.raw<DatasetNotice | null>(null);
+  let imageSize = $state<ImageSize>(DEFAULT_IMAGE_SIZE);
+  let samples = $state.raw<Sample[] | null>(null);
+  let samplesFor: string | null = null;
+  let samplesLoading = $state(false);
+  let nextErrorId = 1;
+  /** The restore started on page load; files dropped meanwhile wait for it instead of being refused. */
+  let restoring: Promise<void> | null = null;
+
+  const eda = $derived<EdaView | null>(metadata ? buildEdaView(metadata) : null);
+
+  function addError(error: IngestError) {
+    errors = [...errors, { ...error, id: nextErrorId++ }];
+  }
+
+  function onEvent(event: IngestEvent) {
+    switch (event.type) {
+      case 'progress':
+        stages = event.stages;
+        break;
+      case 'files':
+        files = event.files;
+        listing = event.listing;
+        break;
+      case 'metadata':
+        metadata = event.metadata;
+        metadataLocation = event.location;
+        restored = event.restored;
+        break;
+      case 'match':
+        match = event.report;
+        break;
+      case 'cache':
+        cache = event.cache;
+        break;
+      case 'error':
+        addError(event.error);
+        break;
+      case 'cancelled':
+        stopped = true;
+        break;
+    }
+  }
+
+  function ingest(): IngestClient {
+    if (client === null) {
+      client = new IngestClient({ imageSize });
+      client.on(onEvent);
+    }
+    return client;
+  }
+
+  /**
+   * Runs one exclusive command. Failures other than 'busy' and 'cancelled' already arrived as `error` events;
+   * a 'busy' refusal only comes back as the rejection, so it is shown from here.
+   */
+  async function run<T>(next: DatasetPhase, work: (c: IngestClient) => Promise<T>): Promise<T | null> {
+    if (phase !== 'idle') {
+      addError({ code: 'busy', message: `Still ${phase} the dataset: wait for it or cancel it first.` });
+      return null;
+    }
+    const c = ingest();
+    phase = next;
+    try {
+      return await work(c);
+    } catch (error) {
+      if (error instanceof IngestFailure) {
+        if (error.error.code === 'busy') addError(error.error);
+      } else {
+        addError({ code: 'internal', message: `Unexpected problem: ${String(error)}` });
+      }
+      return null;
+    } finally {
+      phase = 'idle';
+    }
+  }
+
+  return {
+    get phase() {
+      return phase;
+    },
+    get busy() {
+      return phase !== 'idle';
+    },
+    /** Progress of the current or last run, one entry per stage started. */
+    get stages() {
+      return stages;
+    },
+    /** The last run was cancelled: its bars stay, marked as stopped. */
+    get stopped() {
+      return stopped;
+    },
+    get files() {
+      return files;
+    },
+    get listing() {
+      return listing;
+    },
+    get metadata() {
+      return metadata;
+    },
+    get metadataLocation() {
+      return metadataLocation;
+    },
+    get match() {
+      return match;
+    },
+    get cache() {
+      return cache;
+    },
+    /** A complete cache is on disk: training and the sample grid can use it. */
+    get cached() {
+      return cache !== null;
+    },
+    /** The dataset came back from this browser's cache, not from a drop in this visit. */
+    get restored() {
+      return restored;
+    },
+    get errors() {
+      return errors;
+    },
+    get notice() {
+      return notice;
+    },
+    get imageSize() {
+      return imageSize;
+    },
+    get eda() {
+      return eda;
+    },
+    get samples() {
+      return samples;
+    },
+    get samplesLoading() {
+      return samplesLoading;
+    },
+    /** Images the worker can cache now: matched in this visit (a restored dataset's images live only in the cache). */
+    get cacheable(): number {
+      return restored && files.length === 0 ? 0 : (match?.matched ?? 0);
+    },
+
+    setImageSize(size: ImageSize) {
+      imageSize = size;
+      client?.setImageSize(size);
+    },
+
+    dismissError(id: number) {
+      errors = errors.filter((e) => e.id !== id);
+    },
+
+    dismissNotice() {
+      notice = null;
+    },
+
+    /** Brings back the dataset cached by an earlier visit, if there is one. */
+    restore(): Promise<void> {
+      restoring ??= (async () => {
+        const snapshot = await run('restoring', (c) => c.restore());
+        if (!snapshot?.cache) return;
+        const c = snapshot.cache;
+        imageSize = c.size;
+        client?.setImageSize(c.size);
+        const when = new Date(c.createdAt).toLocaleString();
+        notice = {
+          kind: 'ok',
+          text:
+            `Restored the dataset cached in this browser on ${when}: ${c.count.toLocaleString('en-US')} images at ` +
+            `${c.size} px with ${c.metadataFile}. Nothing was dropped or read again.`,
+        };
+      })().finally(() => {
+        restoring = null;
+      });
+      return restoring;
+    },
+
+    async addFiles(list: File[]) {
+      if (list.length === 0) return;
+      if (restoring) await restoring;
+      notice = null;
+      stopped = false;
+      stages = [];
+      const snapshot = await run('adding', (c) => c.addFiles(list));
+      if (snapshot) restored = snapshot.restored;
+    },
+
+    async startCaching() {
+      notice = null;
+      stopped = false;
+      stages = [];
+      const summary = await run('caching', (c) => c.startCaching(imageSize));
+      if (summary) {
+        samples = null;
+        samplesFor = null;
+      }
+    },
+
+    /** Stops listing, reading or caching; what was loaded before stays. */
+    async cancel() {
+      if (!client || phase === 'idle') return;
+      await client.cancel().catch(() => false);
+      notice = {
+        kind: 'info',
+        text: 'Stopped. Everything loaded before is still here; an older cache is kept.',
+      };
+    },
+
+    /** Deletes every cache and forgets the files and metadata of this visit. */
+    async forget() {
+      const removed = await run('forgetting', (c) => c.forget());
+      if (removed === null) return;
+      files = [];
+      listing = null;
+      metadata = null;
+      metadataLocation = null;
+      match = null;
+      cache = null;
+      restored = false;
+      stages = [];
+      stopped = false;
+      errors = [];
+      samples = null;
+      samplesFor = null;
+      notice = {
+        kind: 'ok',
+        text:
+          removed.length > 0
+            ? `Forgotten: the cached images (${removed.map((s) => `${s} px`).join(', ')}) and metadata were deleted from this browser.`
+            : 'Forgotten: nothing was cached; the files of this visit were let go.',
+      };
+    },
+
+    /** Loads up to `perClass` cached images per class for the sample grid, once per cache. */
+    async loadSamples(perClass: number) {
+      if (!cache) return;
+      const key = `${cache.size}:${cache.createdAt}:${perClass}`;
+      if (samplesFor === key || samplesLoading) return;
+      samplesLoading = true;
+      try {
+        samples = await ingest().samples(perClass, cache.size);
+        samplesFor = key;
+      } catch (error) {
+        if (error instanceof IngestFailure) {
+          if (error.error.code === 'busy') addError(error.error);
+        }
+      } finally {
+        samplesLoading = false;
+      }
+    },
+  };
+}
+
+export const dataset = createDataset();

@@ -1,0 +1,167 @@
+/**
+ * The Data page's parts, on real inputs: the error a real bad CSV produces, progress from the real meter, the
+ * match report of the real metadata against the 240 originals listed as Kaggle lays them out, and the tab list's
+ * keyboard behaviour.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { userEvent } from 'vitest/browser';
+import { flushSync, mount, unmount, type Component } from 'svelte';
+import csv from '../../../shared/data/ham10000/HAM10000_metadata.csv?raw';
+import manifest from '../../../shared/data/ham10000/originals-600x450-manifest.csv?raw';
+import { parseMetadata } from '../../src/lib/data/metadata.ts';
+import { MetadataError } from '../../src/lib/data/types.ts';
+import { listLooseFiles } from '../../src/lib/data/listing.ts';
+import { matchImages } from '../../src/lib/data/match.ts';
+import { StageMeter } from '../../src/lib/data/progress.ts';
+import ErrorList from '../../src/components/data/ErrorList.svelte';
+import ProgressBar from '../../src/components/data/ProgressBar.svelte';
+import MatchReport from '../../src/components/data/MatchReport.svelte';
+import TabNav from '../../src/components/layout/TabNav.svelte';
+import { nav } from '../../src/state/nav.svelte.ts';
+
+let mounted: ReturnType<typeof mount> | null = null;
+let host: HTMLElement | null = null;
+
+afterEach(() => {
+  if (mounted) unmount(mounted);
+  mounted = null;
+  host?.remove();
+});
+
+function render<P extends Record<string, unknown>>(component: Component<P>, props: P): HTMLElement {
+  host = document.createElement('div');
+  document.body.append(host);
+  mounted = mount(component, { target: host, props });
+  flushSync();
+  return host;
+}
+
+const squash = (s: string | null | undefined) => (s ?? '').replace(/\s+/g, ' ').trim();
+
+describe('Data page parts', () => {
+  it('shows a bad CSV’s error with its file, line and column', () => {
+    const lines = csv.split('\n');
+    lines[11] = (lines[11] as string).replace(',55.0,', ',fifty-five,');
+    let error: MetadataError | null = null;
+    try {
+      parseMetadata(lines.join('\n'), 'edited.csv');
+    } catch (e) {
+      if (e instanceof MetadataError) error = e;
+    }
+    expect(error).not.toBeNull();
+    const dismissed: number[] = [];
+    const root = render(ErrorList, {
+      errors: [
+        {
+          id: 7,
+          code: 'metadata' as const,
+          message: error!.message,
+          fileName: error!.fileName,
+          ...(error!.line !== undefined ? { line: error!.line } : {}),
+          ...(error!.column !== undefined ? { column: error!.column } : {}),
+        },
+      ],
+      ondismiss: (id: number) => dismissed.push(id),
+    });
+    const alert = root.querySelector('[role="alert"]');
+    expect(squash(alert?.querySelector('.title')?.textContent)).toBe(
+      'The metadata file has a problem: edited.csv, line 12, column age',
+    );
+    expect(alert?.textContent).toContain('Everything loaded before is kept');
+    (root.querySelector('button') as HTMLButtonElement).click();
+    expect(dismissed).toEqual([7]);
+  });
+
+  it('says how much storage a quota error needed', () => {
+    const root = render(ErrorList, {
+      errors: [
+        { id: 1, code: 'quota' as const, message: 'Not enough space.', neededMB: 1508, availableMB: 300 },
+      ],
+      ondismiss: () => {},
+    });
+    const text = squash(root.textContent);
+    expect(text).toContain('Not enough storage space');
+    expect(text).toContain('needs about 1,508 MB');
+    expect(text).toContain('300 MB more');
+  });
+
+  it('renders a stage’s progress with counts, rate and ETA as an ARIA progressbar', () => {
+    const meter = new StageMeter('decoding', 10_015, 0);
+    for (let t = 0; t <= 10_000; t += 100) meter.update(t / 2, t);
+    const progress = meter.snapshot(10_000);
+    const root = render(ProgressBar, { progress, label: 'Decoding and resizing', unit: 'images' });
+    const bar = root.querySelector('[role="progressbar"]') as HTMLElement;
+    expect(bar.getAttribute('aria-valuenow')).toBe('5000');
+    expect(bar.getAttribute('aria-valuemax')).toBe('10015');
+    expect(bar.getAttribute('aria-valuemin')).toBe('0');
+    const name = document.getElementById(bar.getAttribute('aria-labelledby') ?? '');
+    expect(name?.textContent).toBe('Decoding and resizing');
+    const valuetext = bar.getAttribute('aria-valuetext') ?? '';
+    expect(valuetext).toContain('5,000 of 10,015 images');
+    expect(valuetext).toContain('500 images/s');
+    expect(valuetext).toMatch(/about 10 s left/);
+    unmount(mounted!);
+    mounted = null;
+    host?.remove();
+    const unknown = new StageMeter('listing', null, 0);
+    const root2 = render(ProgressBar, {
+      progress: unknown.snapshot(0),
+      label: 'Listing files',
+      unit: 'entries',
+    });
+    const bar2 = root2.querySelector('[role="progressbar"]') as HTMLElement;
+    expect(bar2.hasAttribute('aria-valuenow')).toBe(false);
+  });
+
+  it('reports the match of the real CSV against the 240 originals, Kaggle-style with duplicate folders', () => {
+    const metadata = parseMetadata(csv, 'HAM10000_metadata.csv');
+    const ids = manifest
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',')[0] as string);
+    const file = (path: string) => ({ name: path.split('/').pop() as string, path, size: 1 });
+    const listing = listLooseFiles([
+      ...ids.map((id) => file(`HAM10000_images_part_1/${id}.jpg`)),
+      ...ids.map((id) => file(`ham10000_images_part_1/${id}.jpg`)),
+    ]);
+    const { report } = matchImages(metadata.records, listing);
+    const root = render(MatchReport, { report });
+    expect(squash(root.querySelector('[data-testid="matched-count"]')?.textContent)).toBe(
+      '240 images matched',
+    );
+    const items = Array.from(root.querySelectorAll('li')).map((li) => squash(li.textContent));
+    expect(items[0]).toMatch(/^9,775 rows have no image \(the first: ISIC_0027419, ISIC_0025030, .*…\)\./);
+    expect(items[1]).toBe('0 images have no row.');
+    expect(items[2]).toMatch(/^240 duplicate copies skipped\./);
+  });
+
+  it('moves between pages with the arrow keys; later pages are listed but disabled', async () => {
+    const root = render(TabNav, {});
+    const tabs = Array.from(root.querySelectorAll('[role="tab"]'));
+    expect(tabs.map((t) => squash(t.textContent))).toEqual([
+      'Data',
+      'Explore',
+      'Train coming soon',
+      'Results coming soon',
+      'Runs coming soon',
+      'Predict coming soon',
+    ]);
+    expect(tabs.slice(2).every((t) => t.getAttribute('aria-disabled') === 'true')).toBe(true);
+    const data = tabs[0] as HTMLButtonElement;
+    nav.go('data');
+    flushSync();
+    data.focus();
+    expect(data.getAttribute('aria-selected')).toBe('true');
+    expect(data.tabIndex).toBe(0);
+    await userEvent.keyboard('{ArrowRight}');
+    flushSync();
+    expect(nav.current).toBe('explore');
+    expect(document.activeElement?.textContent?.trim()).toBe('Explore');
+    expect(tabs[1]?.getAttribute('aria-selected')).toBe('true');
+    await userEvent.keyboard('{ArrowRight}');
+    flushSync();
+    expect(nav.current).toBe('data');
+    nav.go('data');
+  });
+});

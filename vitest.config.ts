@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { playwright } from '@vitest/browser-playwright';
+import { ingestCommands } from './tests/helpers/ingest-commands.ts';
 
 /** Flags measured to expose WebGPU (SwiftShader) in Debian's headless Chromium on a localhost origin. */
 export const chromiumArgs = [
@@ -46,6 +47,8 @@ export default defineConfig({
               launchOptions: { executablePath: chromiumPath, args: chromiumArgs },
             }),
             instances: [{ browser: 'chromium' }],
+            // Node-side helpers for the ingest tests: build archives from ../shared, set file inputs by path.
+            commands: { ...ingestCommands },
           },
         },
       },

@@ -15,10 +15,10 @@ export type PageId = 'data' | 'explore' | 'train' | 'results' | 'runs' | 'predic
 export const PAGES: readonly PageInfo[] = [
   { id: 'data', label: 'Data', available: true },
   { id: 'explore', label: 'Explore', available: true },
-  { id: 'train', label: 'Train', available: false },
-  { id: 'results', label: 'Results', available: false },
-  { id: 'runs', label: 'Runs', available: false },
-  { id: 'predict', label: 'Predict', available: false },
+  { id: 'train', label: 'Train', available: true },
+  { id: 'results', label: 'Results', available: true },
+  { id: 'runs', label: 'Runs', available: true },
+  { id: 'predict', label: 'Predict', available: true },
 ];
 
 function pageFromHash(hash: string): PageId {

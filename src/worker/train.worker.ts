@@ -53,6 +53,9 @@ import type {
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const TRAIN_DIRECTORY = 'lesion-lab-train';
 
+// The threaded WASM build spawns helper workers from glue code that breaks once bundled into a module worker
+// ("e is not defined", measured in the built app), so the single-threaded SIMD build is used.
+tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlainUrl,
   'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
@@ -216,6 +219,9 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
         throw new CacheStorageError(`the cache index has no metadata row ${e.row} for ${e.imageId}`);
       return record;
     });
+    // Reading weights makes tensors, and no backend has been chosen yet: the CPU backend always starts, and
+    // tfjs moves the data when the chosen backend takes over.
+    await tf.setBackend('cpu');
     const pretrained = await readPretrained(partial.weights);
     const backends = new BackendManager(await probe(), { override: config.backend, prepare: prepareBackend });
     const runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;

@@ -1,0 +1,579 @@
+/**
+ * The Train page's state: the settings form (as text, so a half-typed value can be shown and refused with a
+ * reason), the live run (logs from TrainClient), and keeping the run as a RunRecord (LabClient) as it goes: saved
+ * after every epoch, and when it ends with its best model and test results.
+ */
+import { DX } from '../lib/data/dx.ts';
+import { IMAGE_SIZES, type ImageSize } from '../lib/data/types.ts';
+import { BACKBONES, BACKBONE_IDS, type BackboneId } from '../lib/model/backbones/index.ts';
+import { defaultHeadFor, HEAD_KINDS, type HeadKind } from '../lib/model/heads.ts';
+import {
+  applyLog,
+  createRun,
+  failRun,
+  modelConfigFor,
+  type JsonObject,
+  type RunRecord,
+} from '../lib/runs/record.ts';
+import { MONITORS, type Monitor } from '../lib/train/callbacks.ts';
+import { runConfig } from '../lib/train/config.ts';
+import {
+  DEFAULT_RUN_CONFIG,
+  TrainClient,
+  TrainFailure,
+  type BackendLog,
+  type BatchLog,
+  type EpochLog,
+  type PreparedLog,
+  type RunConfig,
+  type RunLog,
+  type RunSummary,
+  type TestLog,
+  type TrainState,
+  type WeightsSource,
+} from '../worker/train-client.ts';
+import { lab } from './runs.svelte.ts';
+
+export type WeightsKind = 'official' | 'tfjs-files' | 'keras-h5' | 'none';
+
+/** Every setting of the form, as the inputs hold it. */
+export interface TrainForm {
+  backbone: BackboneId;
+  weightsKind: WeightsKind;
+  imageSize: ImageSize;
+  grouped: boolean;
+  splitSeed: string;
+  classWeights: boolean;
+  augment: boolean;
+  rotationDeg: string;
+  shearDeg: string;
+  zoom: string;
+  horizontalFlip: boolean;
+  verticalFlip: boolean;
+  headKind: HeadKind;
+  hiddenUnits: string;
+  dropout: string;
+  epochs: string;
+  batchSize: string;
+  learningRate: string;
+  earlyStopping: boolean;
+  esMonitor: Monitor;
+  esPatience: string;
+  esMinDelta: string;
+  esRestoreBest: boolean;
+  reduceLr: boolean;
+  rlMonitor: Monitor;
+  rlFactor: string;
+  rlPatience: string;
+  rlMinLr: string;
+  phase2: boolean;
+  p2Blocks: string;
+  p2Epochs: string;
+  p2LearningRate: string;
+  backend: RunConfig['backend'];
+}
+
+export type FormField = keyof TrainForm | 'weightsFiles';
+
+const D = DEFAULT_RUN_CONFIG;
+
+export function defaultForm(): TrainForm {
+  return {
+    backbone: D.backbone,
+    weightsKind: 'official',
+    imageSize: D.imageSize,
+    grouped: D.split.grouped,
+    splitSeed: String(D.split.seed),
+    classWeights: D.classWeights,
+    augment: false,
+    rotationDeg: '20',
+    shearDeg: '0.1',
+    zoom: '0.1',
+    horizontalFlip: true,
+    verticalFlip: false,
+    headKind: defaultHeadFor(D.backbone).kind,
+    hiddenUnits: '128',
+    dropout: '0.2',
+    epochs: String(D.epochs),
+    batchSize: String(D.batchSize),
+    learningRate: String(D.learningRate),
+    earlyStopping: D.earlyStopping !== null,
+    esMonitor: D.earlyStopping?.monitor ?? 'val_loss',
+    esPatience: String(D.earlyStopping?.patience ?? 5),
+    esMinDelta: '0',
+    esRestoreBest: D.earlyStopping?.restoreBestWeights ?? true,
+    reduceLr: D.reduceLr !== null,
+    rlMonitor: D.reduceLr?.monitor ?? 'val_loss',
+    rlFactor: String(D.reduceLr?.factor ?? 0.5),
+    rlPatience: String(D.reduceLr?.patience ?? 3),
+    rlMinLr: String(D.reduceLr?.minLr ?? 1e-5),
+    phase2: false,
+    p2Blocks: '2',
+    p2Epochs: '5',
+    p2LearningRate: '1e-5',
+    backend: 'auto',
+  };
+}
+
+export interface Validated {
+  config: Partial<RunConfig> | null;
+  errors: Partial<Record<FormField, string>>;
+}
+
+function num(
+  errors: Validated['errors'],
+  field: FormField,
+  text: string,
+  rule: { integer?: boolean; min?: number; max?: number; above?: number; below?: number },
+): number {
+  const trimmed = text.trim();
+  const value = trimmed === '' ? NaN : Number(trimmed);
+  const kind = rule.integer ? 'a whole number' : 'a number';
+  if (!Number.isFinite(value) || (rule.integer && !Number.isInteger(value))) {
+    errors[field] = trimmed === '' ? `Enter ${kind}.` : `"${trimmed}" is not ${kind}.`;
+  } else if (rule.min !== undefined && value < rule.min) errors[field] = `Must be at least ${rule.min}.`;
+  else if (rule.max !== undefined && value > rule.max) errors[field] = `Must be at most ${rule.max}.`;
+  else if (rule.above !== undefined && !(value > rule.above))
+    errors[field] = `Must be greater than ${rule.above}.`;
+  else if (rule.below !== undefined && !(value < rule.below))
+    errors[field] = `Must be less than ${rule.below}.`;
+  return value;
+}
+
+/** The run settings the form describes, or a reason per field at fault. */
+export function validateForm(form: TrainForm, weightsFiles: readonly File[]): Validated {
+  const errors: Validated['errors'] = {};
+  if (!(BACKBONE_IDS as readonly string[]).includes(form.backbone)) errors.backbone = 'Pick a backbone.';
+  if (!(IMAGE_SIZES as readonly number[]).includes(form.imageSize)) errors.imageSize = 'Pick an image size.';
+  if (form.weightsKind === 'tfjs-files') {
+    if (!weightsFiles.some((f) => f.name.endsWith('.json')))
+      errors.weightsFiles = 'Choose the model.json and its .bin shard files together.';
+    else if (!weightsFiles.some((f) => f.name.endsWith('.bin')))
+      errors.weightsFiles = 'Also choose the .bin weight shards that model.json lists.';
+  }
+  if (form.weightsKind === 'keras-h5' && !weightsFiles.some((f) => /\.h5$/i.test(f.name)))
+    errors.weightsFiles = 'Choose a Keras *_notop.h5 weights file.';
+  const seed = num(errors, 'splitSeed', form.splitSeed, { integer: true, min: 0 });
+  const epochs = num(errors, 'epochs', form.epochs, { integer: true, min: 1, max: 1000 });
+  const batchSize = num(errors, 'batchSize', form.batchSize, { integer: true, min: 1, max: 1024 });
+  const learningRate = num(errors, 'learningRate', form.learningRate, { above: 0, max: 1 });
+  const hiddenUnits = num(errors, 'hiddenUnits', form.hiddenUnits, { integer: true, min: 1, max: 8192 });
+  const dropout = num(errors, 'dropout', form.dropout, { min: 0, below: 1 });
+  const rotationDeg = num(errors, 'rotationDeg', form.rotationDeg, { min: 0, max: 180 });
+  const shearDeg = num(errors, 'shearDeg', form.shearDeg, { min: 0, max: 89 });
+  const zoom = num(errors, 'zoom', form.zoom, { min: 0, below: 1 });
+  const esPatience = num(errors, 'esPatience', form.esPatience, { integer: true, min: 0 });
+  const esMinDelta = num(errors, 'esMinDelta', form.esMinDelta, { min: 0 });
+  const rlFactor = num(errors, 'rlFactor', form.rlFactor, { above: 0, below: 1 });
+  const rlPatience = num(errors, 'rlPatience', form.rlPatience, { integer: true, min: 0 });
+  const rlMinLr = num(errors, 'rlMinLr', form.rlMinLr, { min: 0 });
+  const p2Blocks = num(errors, 'p2Blocks', form.p2Blocks, { integer: true, min: 1 });
+  const p2Epochs = num(errors, 'p2Epochs', form.p2Epochs, { integer: true, min: 1, max: 1000 });
+  const p2LearningRate = num(errors, 'p2LearningRate', form.p2LearningRate, { above: 0, max: 1 });
+  // Only the settings in use are refused.
+  if (!form.augment) for (const k of ['rotationDeg', 'shearDeg', 'zoom'] as const) delete errors[k];
+  if (form.headKind === 'gap-dense') for (const k of ['hiddenUnits', 'dropout'] as const) delete errors[k];
+  if (!form.earlyStopping) for (const k of ['esPatience', 'esMinDelta'] as const) delete errors[k];
+  if (!form.reduceLr) for (const k of ['rlFactor', 'rlPatience', 'rlMinLr'] as const) delete errors[k];
+  if (!form.phase2) for (const k of ['p2Blocks', 'p2Epochs', 'p2LearningRate'] as const) delete errors[k];
+  if (form.phase2 && !errors.p2Blocks) {
+    const blocks = BACKBONES[form.backbone].blocks.length;
+    if (p2Blocks > blocks) errors.p2Blocks = `${BACKBONES[form.backbone].label} has ${blocks} blocks.`;
+  }
+  if (form.reduceLr && !errors.rlMinLr && !errors.learningRate && rlMinLr >= learningRate)
+    errors.rlMinLr = 'Must be below the learning rate.';
+  if (Object.keys(errors).length > 0) return { config: null, errors };
+  const config: Partial<RunConfig> = {
+    backbone: form.backbone,
+    imageSize: form.imageSize,
+    inputSize: form.imageSize,
+    head: {
+      kind: form.headKind,
+      classes: DX.length,
+      hiddenUnits: form.headKind === 'gap-dense' ? 128 : hiddenUnits,
+      dropout: form.headKind === 'gap-dense' ? 0.2 : dropout,
+    },
+    split: { seed, ratios: D.split.ratios, grouped: form.grouped },
+    classWeights: form.classWeights,
+    augment: form.augment
+      ? {
+          ...(D.augment ?? {}),
+          rotationDeg,
+          shearDeg,
+          zoom,
+          widthShift: 0,
+          heightShift: 0,
+          horizontalFlip: form.horizontalFlip,
+          verticalFlip: form.verticalFlip,
+          fillMode: 'nearest',
+          interpolation: 'bilinear',
+        }
+      : null,
+    epochs,
+    batchSize,
+    learningRate,
+    earlyStopping: form.earlyStopping
+      ? {
+          monitor: form.esMonitor,
+          patience: esPatience,
+          minDelta: esMinDelta,
+          restoreBestWeights: form.esRestoreBest,
+        }
+      : null,
+    reduceLr: form.reduceLr
+      ? { monitor: form.rlMonitor, factor: rlFactor, patience: rlPatience, minLr: rlMinLr }
+      : null,
+    phase2: form.phase2 ? { blocks: p2Blocks, epochs: p2Epochs, learningRate: p2LearningRate } : null,
+    backend: form.backend,
+  };
+  try {
+    runConfig(config);
+  } catch (error) {
+    return { config: null, errors: { backend: error instanceof Error ? error.message : String(error) } };
+  }
+  return { config, errors: {} };
+}
+
+export function weightsSource(form: TrainForm, files: readonly File[]): WeightsSource {
+  switch (form.weightsKind) {
+    case 'official':
+      return { kind: 'tfjs-url', url: `models/${form.backbone}/model.json` };
+    case 'tfjs-files':
+      return { kind: 'tfjs-files', files: [...files] };
+    case 'keras-h5':
+      return { kind: 'keras-h5', file: files.find((f) => /\.h5$/i.test(f.name))! };
+    case 'none':
+      return { kind: 'none' };
+  }
+}
+
+export interface BatchPoint {
+  step: number;
+  phase: 1 | 2;
+  epoch: number;
+  loss: number;
+  smoothed: number;
+}
+
+/** Exponential moving average weight of the newest batch (TensorBoard-style smoothing). */
+export const SMOOTHING = 0.9;
+
+export { BACKBONES, BACKBONE_IDS, HEAD_KINDS, MONITORS, IMAGE_SIZES };
+
+function createTraining() {
+  let client: TrainClient | null = null;
+  const form = $state<TrainForm>(defaultForm());
+  let weightsFiles = $state.raw<File[]>([]);
+  let submitted = $state(false);
+  let state = $state<TrainState>('idle');
+  let error = $state<string | null>(null);
+  let warnings = $state.raw<string[]>([]);
+  let prepared = $state.raw<PreparedLog | null>(null);
+  let backend = $state.raw<BackendLog | null>(null);
+  let batches = $state.raw<BatchPoint[]>([]);
+  let epochs = $state.raw<EpochLog[]>([]);
+  let logs = $state.raw<RunLog[]>([]);
+  let test = $state.raw<TestLog | null>(null);
+  let summary = $state.raw<RunSummary | null>(null);
+  let run = $state.raw<RunRecord | null>(null);
+  let lastBatch = $state.raw<BatchLog | null>(null);
+  let progressText = $state<string | null>(null);
+  let startedAt = 0;
+  let pausedMs = 0;
+  let pausedAt = 0;
+  let elapsed = $state(0);
+  let finishing = $state(false);
+
+  const validated = $derived(validateForm(form, weightsFiles));
+
+  function ensureClient(): TrainClient {
+    if (client) return client;
+    client = new TrainClient();
+    client.subscribe((event) => {
+      if (event.type === 'state') state = event.state;
+      else if (event.type === 'error') error = event.error.message;
+      else onLog(event.log);
+    });
+    return client;
+  }
+
+  function onLog(log: RunLog) {
+    logs = [...logs.slice(-199), log];
+    switch (log.type) {
+      case 'prepared':
+        prepared = log;
+        break;
+      case 'backend':
+      case 'recovered':
+        if (log.type === 'backend') backend = log;
+        else if (backend)
+          backend = { ...backend, backend: log.backend, reason: `recovered on ${log.backend}` };
+        break;
+      case 'features':
+        progressText = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
+        break;
+      case 'batch': {
+        lastBatch = log;
+        progressText = null;
+        const prev = batches.at(-1);
+        const smoothed = prev ? SMOOTHING * prev.smoothed + (1 - SMOOTHING) * log.loss : log.loss;
+        const point: BatchPoint = {
+          step: batches.length + 1,
+          phase: log.phase,
+          epoch: log.epoch,
+          loss: log.loss,
+          smoothed: Number.isFinite(smoothed) ? smoothed : log.loss,
+        };
+        batches = [...batches, point];
+        break;
+      }
+      case 'epoch':
+        epochs = [...epochs, log];
+        break;
+      case 'paused':
+        pausedAt = performance.now();
+        break;
+      case 'resumed':
+        if (pausedAt) pausedMs += performance.now() - pausedAt;
+        pausedAt = 0;
+        break;
+      case 'test':
+        test = log;
+        break;
+    }
+    if (run && log.type !== 'prepared' && log.type !== 'test') {
+      const next = applyLog(run, log);
+      if (next !== run) {
+        run = next;
+        if (log.type === 'epoch') void lab.save(next).catch((e: unknown) => addWarning(String(e)));
+      }
+    }
+  }
+
+  function addWarning(text: string) {
+    warnings = [...warnings, text];
+  }
+
+  let timer: ReturnType<typeof setInterval> | null = null;
+
+  async function start() {
+    submitted = true;
+    const { config } = validated;
+    if (!config) return;
+    if (state === 'training' || state === 'preparing' || state === 'paused' || state === 'stopping') return;
+    const trainer = ensureClient();
+    error = null;
+    warnings = [];
+    prepared = null;
+    backend = null;
+    batches = [];
+    epochs = [];
+    logs = [];
+    test = null;
+    summary = null;
+    lastBatch = null;
+    progressText = 'Preparing the split and the model…';
+    startedAt = performance.now();
+    pausedMs = 0;
+    pausedAt = 0;
+    elapsed = 0;
+    timer = setInterval(() => {
+      elapsed =
+        (performance.now() - startedAt - pausedMs - (pausedAt ? performance.now() - pausedAt : 0)) / 1000;
+    }, 1000);
+    const weights = weightsSource(form, weightsFiles);
+    const spec = BACKBONES[form.backbone];
+    const training: JsonObject = JSON.parse(
+      JSON.stringify({
+        ...config,
+        weights:
+          weights.kind === 'tfjs-url'
+            ? { kind: weights.kind, url: weights.url }
+            : weights.kind === 'tfjs-files'
+              ? { kind: weights.kind, files: weights.files.map((f) => f.name) }
+              : weights.kind === 'keras-h5'
+                ? { kind: weights.kind, file: weights.file.name }
+                : { kind: 'none' },
+      }),
+    ) as JsonObject;
+    const created = new Date();
+    let record: RunRecord;
+    try {
+      record = createRun({
+        name: `${spec.label} ${config.inputSize} px, ${config.split?.grouped ? 'lesion-grouped' : 'leaky'} split`,
+        created,
+        config: {
+          model: modelConfigFor(form.backbone, config.inputSize ?? form.imageSize, config.head!, DX),
+          training,
+        },
+      });
+    } catch (e) {
+      error = `The run could not be set up: ${e instanceof Error ? e.message : String(e)}`;
+      if (timer) clearInterval(timer);
+      timer = null;
+      progressText = null;
+      return;
+    }
+    run = record;
+    void lab.save(record).catch((e: unknown) => addWarning(`The run could not be saved: ${String(e)}`));
+    let result: RunSummary | null = null;
+    try {
+      result = await trainer.start(config, weights);
+      summary = result;
+    } catch (e) {
+      error = e instanceof TrainFailure ? e.error.message : String(e);
+      if (run) {
+        run = failRun(run, error);
+        void lab.save(run).catch(() => undefined);
+      }
+    } finally {
+      if (timer) clearInterval(timer);
+      timer = null;
+      progressText = null;
+    }
+    if (result && run) {
+      finishing = true;
+      try {
+        const done = await lab.finishRun({
+          run,
+          training: config,
+          weights,
+          checkpoint: result.checkpoint,
+          test: result.test,
+        });
+        run = done.run;
+        warnings = [...warnings, ...done.warnings];
+        lab.select(done.run.id);
+      } catch (e) {
+        addWarning(`The run's results could not be kept: ${String(e instanceof Error ? e.message : e)}`);
+      } finally {
+        finishing = false;
+      }
+    }
+  }
+
+  const act = (what: (c: TrainClient) => Promise<unknown>) => async () => {
+    if (!client) return;
+    try {
+      await what(client);
+    } catch (e) {
+      error = e instanceof TrainFailure ? e.error.message : String(e);
+    }
+  };
+
+  return {
+    form,
+    get weightsFiles() {
+      return weightsFiles;
+    },
+    setWeightsFiles(files: File[]) {
+      weightsFiles = files;
+    },
+    get errors() {
+      return submitted ? validated.errors : {};
+    },
+    /** Errors shown as the user types, once a field was touched; all of them after a Start attempt. */
+    get allErrors() {
+      return validated.errors;
+    },
+    get valid() {
+      return validated.config !== null;
+    },
+    get config() {
+      return validated.config;
+    },
+    get state() {
+      return state;
+    },
+    get running() {
+      return state === 'preparing' || state === 'training' || state === 'paused' || state === 'stopping';
+    },
+    get finishing() {
+      return finishing;
+    },
+    get error() {
+      return error;
+    },
+    get warnings() {
+      return warnings;
+    },
+    get prepared() {
+      return prepared;
+    },
+    get backend() {
+      return backend;
+    },
+    get batches() {
+      return batches;
+    },
+    get epochs() {
+      return epochs;
+    },
+    get logs() {
+      return logs;
+    },
+    get test() {
+      return test;
+    },
+    get summary() {
+      return summary;
+    },
+    get run() {
+      return run;
+    },
+    get lastBatch() {
+      return lastBatch;
+    },
+    get progressText() {
+      return progressText;
+    },
+    get elapsed() {
+      return elapsed;
+    },
+    /**
+     * Seconds left: the batches still to run (every planned epoch of both phases, at the current batches per
+     * epoch) at the mean pace so far, pauses excluded. An early stop ends sooner.
+     */
+    get eta(): number | null {
+      const b = lastBatch;
+      const cfg = validated.config;
+      const done = batches.length;
+      if (!b || !cfg || elapsed <= 0 || done === 0) return null;
+      const planned = ((cfg.epochs ?? 0) + (cfg.phase2?.epochs ?? 0)) * b.batches;
+      return (elapsed / done) * Math.max(0, planned - done);
+    },
+    dismissError() {
+      error = null;
+    },
+    start,
+    pause: act((c) => c.pause()),
+    resume: act((c) => c.resume()),
+    stop: act((c) => c.stop()),
+    reset() {
+      Object.assign(form, defaultForm());
+      weightsFiles = [];
+      submitted = false;
+    },
+    /** Augmented variants of one cached image, as ImageData tiles. */
+    async augmentPreview(index: number, seed: number): Promise<ImageData[]> {
+      const trainer = ensureClient();
+      const f = form;
+      const preview = await trainer.augmentPreview({
+        imageSize: f.imageSize,
+        index,
+        count: 7,
+        seed,
+        augment: {
+          rotationDeg: Number(f.rotationDeg),
+          shearDeg: Number(f.shearDeg),
+          zoom: Number(f.zoom),
+          horizontalFlip: f.horizontalFlip,
+          verticalFlip: f.verticalFlip,
+        },
+      });
+      return preview.tiles.map((t) => new ImageData(new Uint8ClampedArray(t), preview.size, preview.size));
+    },
+  };
+}
+
+export const training = createTraining();

@@ -1,0 +1,307 @@
+/// <reference lib="webworker" />
+/**
+ * The runs worker (LabClient, predict-client.ts): runs kept in IndexedDB, a finished run's best checkpoint made
+ * into the run's model, export/import zips, test-image thumbnails from the image cache, and Predict with Grad-CAM.
+ * All logic lives in src/lib (runs, predict, gradcam, train/network); this file wires storage and messages.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { gradCamImage, overlayHeatmap } from '../lib/model/gradcam.ts';
+import { composeModel } from '../lib/model/heads.ts';
+import { readKerasH5 } from '../lib/model/weights/keras-h5.ts';
+import { filesIOHandler, readTfjsLayersWeights } from '../lib/model/weights/tfjsLayers.ts';
+import type { NamedWeight } from '../lib/model/weights/assign.ts';
+import { predictImage, type Classifier } from '../lib/predict.ts';
+import {
+  exportFileName,
+  exportRunZip,
+  importRunZip,
+  loadRunModel,
+  modelArtifacts,
+  withTestResults,
+  type RunRecord,
+} from '../lib/runs/index.ts';
+import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
+import { runConfig } from '../lib/train/config.ts';
+import { createNetwork, disposeNetwork, restoreCheckpoint } from '../lib/train/network.ts';
+import { prepareSplit } from '../lib/train/session.ts';
+import type { PixelImage } from '../lib/data/resize.ts';
+import type { ImageSize } from '../lib/data/types.ts';
+import { openImageCache } from './cache/opfs-cache.ts';
+import { IndexedDbRunStore } from './runs-store.ts';
+import type {
+  FinishRunRequest,
+  FinishRunResult,
+  LabReplies,
+  LabRequest,
+  LabResponse,
+  PredictResult,
+  Thumbnail,
+} from './predict-client.ts';
+import type { WeightsSource } from './train-protocol.ts';
+
+const scope = self as unknown as DedicatedWorkerGlobalScope;
+const invalid: string[] = [];
+const store = new IndexedDbRunStore({
+  onInvalid: (id, error) =>
+    invalid.push(`Stored run ${id} could not be read and is left out: ${error.message}`),
+});
+
+let backendReady: Promise<void> | null = null;
+/** WebGL when the browser has it (Grad-CAM of a big backbone is slow on the CPU), else the CPU. */
+function ready(): Promise<void> {
+  backendReady ??= (async () => {
+    try {
+      if (!(await tf.setBackend('webgl'))) throw new Error('no webgl');
+      await tf.ready();
+    } catch {
+      await tf.setBackend('cpu');
+      await tf.ready();
+    }
+  })();
+  return backendReady;
+}
+
+const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+async function readPretrained(
+  source: WeightsSource,
+): Promise<{ weights: NamedWeight[]; label: string } | null> {
+  switch (source.kind) {
+    case 'none':
+      return null;
+    case 'tfjs-url':
+      return { weights: await readTfjsLayersWeights(source.url), label: source.url };
+    case 'tfjs-files':
+      return {
+        weights: await readTfjsLayersWeights(filesIOHandler(source.files)),
+        label: source.files.map((f) => f.name).join(', '),
+      };
+    case 'keras-h5': {
+      const file = await readKerasH5(await source.file.arrayBuffer(), source.file.name);
+      return { weights: file.layers.flatMap((l) => l.weights), label: source.file.name };
+    }
+  }
+}
+
+async function checkpointDirectory(): Promise<FileSystemDirectoryHandle> {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle('lesion-lab-train');
+  return dir.getDirectoryHandle('checkpoints');
+}
+
+/** Makes the run's model from its best checkpoint and adds the test results (aligned by image id). */
+async function finish(request: FinishRunRequest): Promise<FinishRunResult> {
+  const warnings: string[] = [];
+  let run: RunRecord = request.run;
+  const config = runConfig(request.training);
+  let saved = false;
+  if (request.checkpoint) {
+    await ready();
+    const name = request.checkpoint.slice(request.checkpoint.lastIndexOf(':') + 1);
+    try {
+      const checkpoint = await new OpfsCheckpointStore(await checkpointDirectory(), 'opfs').load(name);
+      if (!checkpoint) throw new Error(`the checkpoint ${name} is not in browser storage`);
+      const network = createNetwork(
+        { backbone: config.backbone, inputSize: config.inputSize, head: config.head },
+        await readPretrained(request.weights),
+      );
+      try {
+        restoreCheckpoint(network, checkpoint);
+        const model = composeModel(network.base, network.head);
+        await store.putModel(run.id, await modelArtifacts(model));
+        saved = true;
+      } finally {
+        disposeNetwork(network);
+      }
+    } catch (error) {
+      warnings.push(`The model could not be kept, so Predict cannot use this run: ${message(error)}`);
+    }
+  } else {
+    warnings.push('No checkpoint was saved (the run ended before its first epoch), so there is no model.');
+  }
+  if (request.test) {
+    try {
+      const cache = await openImageCache(config.imageSize);
+      try {
+        const { index } = cache;
+        const records = index.entries.map((e) => {
+          const record = index.metadata.records[e.row];
+          if (!record) throw new Error(`the cache index has no metadata row ${e.row}`);
+          return record;
+        });
+        const { indices } = prepareSplit(records, config);
+        const imageIds = indices.test.map((i) => index.entries[i]!.imageId);
+        if (imageIds.length !== request.test.yTrue.length) {
+          throw new Error(
+            `the test split has ${imageIds.length} images, the test scores ${request.test.yTrue.length}`,
+          );
+        }
+        run = withTestResults(run, { imageIds, yTrue: request.test.yTrue, yProb: request.test.yProb });
+      } finally {
+        cache.close();
+      }
+    } catch (error) {
+      warnings.push(`The test results could not be matched to their images: ${message(error)}`);
+    }
+  }
+  await store.put(run);
+  return { run, model: saved, warnings };
+}
+
+function rgbToImageData(rgb: Uint8Array, size: number, offset: number): ImageData {
+  const out = new ImageData(size, size);
+  for (let p = 0; p < size * size; p++) {
+    out.data[p * 4] = rgb[offset + p * 3]!;
+    out.data[p * 4 + 1] = rgb[offset + p * 3 + 1]!;
+    out.data[p * 4 + 2] = rgb[offset + p * 3 + 2]!;
+    out.data[p * 4 + 3] = 255;
+  }
+  return out;
+}
+
+async function thumbnails(imageSize: ImageSize, ids: string[]) {
+  const cache = await openImageCache(imageSize);
+  try {
+    const position = new Map(cache.index.entries.map((e, i) => [e.imageId, i]));
+    const found = ids.filter((id) => position.has(id));
+    const rgb = await cache.readImages(found.map((id) => position.get(id)!));
+    const bytes = cache.size * cache.size * 3;
+    return ids.map((imageId): Thumbnail => {
+      const k = found.indexOf(imageId);
+      return { imageId, image: k < 0 ? null : rgbToImageData(rgb, cache.size, k * bytes) };
+    });
+  } finally {
+    cache.close();
+  }
+}
+
+let loaded: { id: string; classifier: Classifier; layer: string } | null = null;
+
+async function classifierFor(runId: string): Promise<{ classifier: Classifier; layer: string }> {
+  if (loaded?.id === runId) return loaded;
+  const run = await store.get(runId);
+  if (!run) throw new Error('That run is no longer stored (deleted in another tab?).');
+  const artifacts = await store.getModel(runId);
+  if (!artifacts) throw new Error(`Run "${run.name}" has no stored model to predict with.`);
+  await ready();
+  const model = await loadRunModel(artifacts, run.config.model);
+  loaded?.classifier.model.dispose();
+  loaded = {
+    id: runId,
+    classifier: { model, preprocessing: run.config.model.preprocessing, classes: run.config.model.classes },
+    layer: run.config.model.gradCamLayer,
+  };
+  return loaded;
+}
+
+const MAX_EDGE = 512;
+
+async function decode(file: File): Promise<ImageData> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    throw new Error(`"${file.name}" is not an image this browser can read (use a JPEG or PNG file).`);
+  }
+  try {
+    const scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext('2d');
+    if (!context) throw new Error('this browser cannot draw images in a worker');
+    context.imageSmoothingQuality = 'high';
+    context.drawImage(bitmap, 0, 0, width, height);
+    return context.getImageData(0, 0, width, height);
+  } finally {
+    bitmap.close();
+  }
+}
+
+async function predict(runId: string, file: File, tta: boolean): Promise<PredictResult> {
+  const { classifier, layer } = await classifierFor(runId);
+  const image = await decode(file);
+  const pixels: PixelImage = { width: image.width, height: image.height, data: image.data, channels: 4 };
+  const prediction = await predictImage(classifier, pixels, { tta, topK: 3 });
+  let overlay: ImageData | null = null;
+  let explained: number | null = null;
+  let gradCamError: string | null = null;
+  try {
+    const top = prediction.top[0]?.index ?? 0;
+    const cam = await gradCamImage(classifier, pixels, { layerName: layer, classIndex: top });
+    const rgba = new Uint8ClampedArray(overlayHeatmap(cam.heatmap, pixels, { opacity: 0.55 }));
+    overlay = new ImageData(rgba, image.width, image.height);
+    explained = cam.classIndex;
+  } catch (error) {
+    gradCamError = message(error);
+  }
+  return {
+    classes: [...classifier.classes],
+    probabilities: prediction.probabilities,
+    top: prediction.top,
+    tta: prediction.tta,
+    image,
+    overlay,
+    explained,
+    gradCamError,
+  };
+}
+
+async function handle(request: LabRequest): Promise<unknown> {
+  switch (request.type) {
+    case 'list': {
+      invalid.length = 0;
+      const runs = await store.list();
+      const models: string[] = [];
+      await ready();
+      const stored = Object.keys(await tf.io.listModels());
+      for (const run of runs) if (stored.includes(`indexeddb://run-${run.id}`)) models.push(run.id);
+      return { runs, models, invalid: [...invalid] } satisfies LabReplies['list'];
+    }
+    case 'save':
+      await store.put(request.run);
+      return null;
+    case 'finish':
+      return finish(request.request);
+    case 'delete':
+      if (loaded?.id === request.runId) {
+        loaded.classifier.model.dispose();
+        loaded = null;
+      }
+      return store.delete(request.runId);
+    case 'delete-all':
+      loaded?.classifier.model.dispose();
+      loaded = null;
+      return store.deleteAll();
+    case 'export': {
+      const run = await store.get(request.runId);
+      if (!run) throw new Error('That run is no longer stored.');
+      const model = await store.getModel(request.runId);
+      const blob = await exportRunZip(run, model, request.charts);
+      return { blob, fileName: exportFileName(run) } satisfies LabReplies['export'];
+    }
+    case 'import': {
+      const imported = await importRunZip(request.file, request.file.name);
+      await store.put(imported.run);
+      if (imported.modelArtifacts) await store.putModel(imported.run.id, imported.modelArtifacts);
+      if (loaded?.id === imported.run.id) {
+        loaded.classifier.model.dispose();
+        loaded = null;
+      }
+      return { run: imported.run, model: imported.modelArtifacts !== null } satisfies LabReplies['import'];
+    }
+    case 'thumbnails':
+      return thumbnails(request.imageSize, request.imageIds);
+    case 'predict':
+      return predict(request.runId, request.file, request.tta);
+  }
+}
+
+scope.onmessage = (event: MessageEvent<LabRequest>) => {
+  const request = event.data;
+  void handle(request).then(
+    (value) => scope.postMessage({ id: request.id, ok: true, value } satisfies LabResponse),
+    (error: unknown) =>
+      scope.postMessage({ id: request.id, ok: false, message: message(error) } satisfies LabResponse),
+  );
+};

@@ -1,0 +1,211 @@
+/**
+ * The built app, end to end, in Debian's Chromium: drop a Kaggle-shaped zip of 60 real originals (every class)
+ * and the real metadata CSV, cache them at 96 px, train MobileNetV2 α=0.35 for 2 epochs with the real weights
+ * picked through the weights file input, watch the curves update, open the confusion matrix and a cell's
+ * thumbnails, read the report, export the run, delete it, import it back, and predict one image with Grad-CAM —
+ * without a request leaving the page's origin or an uncaught error.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, recordRequests } from '../helpers/chromium.ts';
+import { startPreview } from '../helpers/preview.ts';
+import {
+  KAGGLE_ZIP_NAME,
+  METADATA_CSV,
+  SHARED_DIR,
+  buildKaggleZip,
+  makeTempDir,
+  readOriginals,
+  removeTempDir,
+  type OriginalImage,
+} from '../helpers/zips.ts';
+
+const WEIGHTS_DIR = join(SHARED_DIR, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
+const IMAGES = 60;
+
+/** Up to IMAGES originals, taken class by class in turn so every diagnosis is there. */
+function pickImages(all: readonly OriginalImage[]): OriginalImage[] {
+  const byDx = new Map<string, OriginalImage[]>();
+  for (const image of all) byDx.set(image.dx, [...(byDx.get(image.dx) ?? []), image]);
+  const picked: OriginalImage[] = [];
+  for (let round = 0; picked.length < IMAGES; round++) {
+    let added = false;
+    for (const list of byDx.values()) {
+      const image = list[round];
+      if (image && picked.length < IMAGES) {
+        picked.push(image);
+        added = true;
+      }
+    }
+    if (!added) break;
+  }
+  return picked;
+}
+
+describe('train a small model, read its results, export/delete/import it, predict', () => {
+  let browser: Browser;
+  let app: Awaited<ReturnType<typeof startPreview>>;
+  let dir: string;
+  let zipPath: string;
+  let images: OriginalImage[];
+
+  beforeAll(async () => {
+    dir = await makeTempDir();
+    images = pickImages(readOriginals());
+    zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
+    app = await startPreview();
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+    if (dir) await removeTempDir(dir);
+  });
+
+  const text = async (page: Page, testId: string) =>
+    ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+
+  it('runs the whole flow', async () => {
+    expect(images).toHaveLength(IMAGES);
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+    });
+    const page = await context.newPage();
+    const requests = recordRequests(page);
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(app.origin);
+
+    // Data: drop, cache at 96 px.
+    await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);
+    await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
+    expect(await text(page, 'matched-count')).toBe(`${IMAGES} images matched`);
+    await page.getByLabel('Image size').selectOption('96');
+    await page.getByRole('button', { name: `Decode and cache ${IMAGES} images` }).click();
+    await page.getByTestId('cache-status').waitFor({ timeout: 240_000 });
+
+    // Train: MobileNetV2 0.35 (the default), 96 px, 2 epochs, real weights from the file input.
+    await page.getByRole('tab', { name: 'Train' }).click();
+    await page.getByTestId('train-page').waitFor();
+    expect(await page.getByTestId('backbone').inputValue()).toBe('mobilenet_v2_0.35');
+    await page.getByTestId('image-size').selectOption('96');
+    await page.getByTestId('weights-kind-tfjs').check();
+    await page
+      .getByTestId('weights-files')
+      .setInputFiles(readdirSync(WEIGHTS_DIR).map((name) => join(WEIGHTS_DIR, name)));
+    await page.getByTestId('epochs').fill('0');
+    await page.getByTestId('start').click();
+    // A bad value is refused with its reason, and nothing starts.
+    expect(await page.locator('#err-epochs').textContent()).toBe('Must be at least 1.');
+    expect(await page.getByTestId('train-status').getAttribute('data-state')).toBe('idle');
+    await page.getByTestId('epochs').fill('2');
+    // Every batch-count the live chart shows, to see it update while training runs (it can take a second).
+    await page.evaluate(() => {
+      const seen = new Set<string>();
+      (window as unknown as { seenPoints: Set<string> }).seenPoints = seen;
+      const observer = new MutationObserver(() => {
+        const value = document.querySelector('[data-testid="batch-loss-chart"]')?.getAttribute('data-points');
+        if (value) seen.add(value);
+      });
+      observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+    await page.getByTestId('start').click();
+
+    // The curves update as batches and epochs finish.
+    await page.waitForFunction(
+      () =>
+        Number(document.querySelector('[data-testid="batch-loss-chart"]')?.getAttribute('data-points')) > 0 ||
+        document.querySelector('[data-testid="train-error"]') !== null,
+      undefined,
+      { timeout: 300_000 },
+    );
+    // A failed start says why, here rather than as a timeout.
+    expect(await page.getByTestId('train-error').count(), await text(page, 'train-page')).toBe(0);
+    const firstPoints = Number(await page.getByTestId('batch-loss-chart').getAttribute('data-points'));
+    await page.getByTestId('train-done').waitFor({ timeout: 480_000 });
+    const lastPoints = Number(await page.getByTestId('batch-loss-chart').getAttribute('data-points'));
+    expect(lastPoints).toBeGreaterThanOrEqual(Math.max(2, firstPoints));
+    const seen = await page.evaluate(() => [
+      ...(window as unknown as { seenPoints: Set<string> }).seenPoints,
+    ]);
+    expect(seen.length).toBeGreaterThan(1);
+    expect(await page.locator('[data-testid="epoch-loss-chart"] table.numbers tbody tr').count()).toBe(2);
+    expect(await text(page, 'backend')).toMatch(/Backend (webgpu|webgl|wasm|cpu)/);
+    expect(await page.getByTestId('split-table').count()).toBe(1);
+    expect(await text(page, 'train-done')).toMatch(/after 2 epoch/);
+    // The run is kept with its model once the status stops saying so.
+    await page.waitForFunction(
+      () =>
+        !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
+      undefined,
+      { timeout: 120_000 },
+    );
+    expect(await page.locator('[data-testid="train-page"] .notice.warn').count()).toBe(0);
+
+    // Results: matrix, a cell's thumbnails, the report.
+    await page.getByRole('tab', { name: 'Results' }).click();
+    await page.getByTestId('confusion-matrix').waitFor({ timeout: 60_000 });
+    const counts = await page
+      .locator('[data-testid^="cell-"][data-count]')
+      .evaluateAll((cells) => cells.map((c) => Number(c.getAttribute('data-count'))));
+    expect(counts).toHaveLength(49);
+    const tested = counts.reduce((a, b) => a + b, 0);
+    expect(tested).toBeGreaterThan(0);
+    const nonEmpty = page.locator('[data-testid^="cell-"][data-count]:not([data-count="0"])').first();
+    const inCell = Number(await nonEmpty.getAttribute('data-count'));
+    await nonEmpty.focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('cell-images').waitFor();
+    expect(await page.getByTestId('cell-image').count()).toBe(inCell);
+    await page.locator('[data-testid="cell-images"] canvas').first().waitFor({ timeout: 60_000 });
+    expect(await page.locator('[data-testid="cell-images"] canvas').count()).toBe(inCell);
+    const report = await page.getByTestId('report-text').textContent();
+    expect(report).toMatch(/precision\s+recall\s+f1-score\s+support/);
+    expect(report).toMatch(/macro avg/);
+    expect(report).toMatch(new RegExp(`accuracy\\s+\\d\\.\\d\\d\\s+${tested}\\n`));
+    expect(await text(page, 'balanced-accuracy')).toMatch(/^\d\.\d{4}$/);
+
+    // Runs: export, delete, import back.
+    await page.getByRole('tab', { name: 'Runs' }).click();
+    await page.getByTestId('run-row').first().waitFor();
+    expect(await page.getByTestId('run-row').count()).toBe(1);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-run').click(),
+    ]);
+    const exported = join(dir, download.suggestedFilename());
+    await download.saveAs(exported);
+    expect(download.suggestedFilename()).toMatch(/^lesion-lab-.*\.zip$/);
+    expect((await stat(exported)).size).toBeGreaterThan(1_000_000);
+    await page.getByTestId('delete-run').click();
+    await page.getByTestId('confirm-delete').click();
+    await page.getByTestId('no-runs').waitFor();
+    await page.getByTestId('import-run').setInputFiles(exported);
+    await page.getByTestId('run-row').first().waitFor({ timeout: 60_000 });
+    expect(await text(page, 'runs-notice')).toContain('with its model');
+
+    // Predict one original with Grad-CAM; the notice is visible.
+    await page.getByRole('tab', { name: 'Predict' }).click();
+    expect(await page.getByTestId('not-medical-device').isVisible()).toBe(true);
+    await page.getByTestId('predict-file').setInputFiles(images[0]!.path);
+    await page.getByTestId('predict-result').waitFor({ timeout: 120_000 });
+    expect(await page.locator('[data-testid="top3"] li').count()).toBe(3);
+    const probabilities = await page
+      .locator('[data-testid="top3"] meter')
+      .evaluateAll((ms) => ms.map((m) => (m as HTMLMeterElement).value));
+    expect(probabilities.every((p, i) => p > 0 && (i === 0 || p <= probabilities[i - 1]!))).toBe(true);
+    expect(await page.getByTestId('gradcam').getAttribute('aria-label')).toMatch(
+      /^Grad-CAM heatmap for \w+ over ISIC_/,
+    );
+    expect(await page.getByTestId('predict-error').count()).toBe(0);
+
+    expect(pageErrors).toEqual([]);
+    expect(requests.foreign(app.origin)).toEqual([]);
+    await context.close();
+  });
+});

@@ -5,8 +5,12 @@
  */
 import { DX } from '../lib/data/dx.ts';
 import { IMAGE_SIZES, type ImageSize } from '../lib/data/types.ts';
-import { BACKBONES, BACKBONE_IDS, type BackboneId } from '../lib/model/backbones/index.ts';
-import { defaultHeadFor, HEAD_KINDS, type HeadKind } from '../lib/model/heads.ts';
+import {
+  BACKBONE_CATALOG as BACKBONES,
+  BACKBONE_IDS,
+  type BackboneId,
+} from '../lib/model/backbones/catalog.ts';
+import { defaultHeadFor, HEAD_KINDS, type HeadKind } from '../lib/model/head-config.ts';
 import {
   applyLog,
   createRun,

@@ -10,12 +10,12 @@ import type { EpochLog, TrainLog } from '../train/logs.ts';
 import { MONITORS, type Monitor } from '../train/callbacks.ts';
 import {
   BACKBONE_IDS,
-  getBackbone,
+  getBackboneInfo,
   MAX_INPUT_SIZE,
   MIN_INPUT_SIZE,
   type BackboneId,
-} from '../model/backbones/index.ts';
-import { HEAD_KINDS, type HeadConfig } from '../model/heads.ts';
+} from '../model/backbones/catalog.ts';
+import { HEAD_KINDS, type HeadConfig } from '../model/head-config.ts';
 import type { PreprocessMode } from '../model/preprocess.ts';
 import { MetricsInputError, parsePredictions } from '../metrics/input.ts';
 
@@ -122,7 +122,7 @@ export function modelConfigFor(
   head: HeadConfig,
   classes: readonly string[],
 ): RunModelConfig {
-  const spec = getBackbone(backbone);
+  const spec = getBackboneInfo(backbone);
   return {
     backbone: spec.id,
     inputSize,

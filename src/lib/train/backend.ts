@@ -19,7 +19,7 @@ import { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
 import type { AdapterDescription, BackendLog, BackendName } from './logs.ts';
 
 export type { AdapterDescription, BackendName } from './logs.ts';
-export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'webgl', 'wasm', 'cpu'];
+export { BACKEND_NAMES } from './backend-names.ts';
 
 /** 'frozen-base': no gradient reaches a conv layer. 'fine-tune': conv (incl. depthwise) layers are trained. */
 export type Workload = 'frozen-base' | 'fine-tune';

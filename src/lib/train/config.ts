@@ -4,17 +4,17 @@
  * the setting at fault. Plain data: it travels to the worker as is.
  */
 import { IMAGE_SIZES, type ImageSize } from '../data/types.ts';
-import { augmentOptions, type AugmentOptions } from '../model/augment.ts';
+import { augmentOptions, type AugmentOptions } from '../model/augment-options.ts';
 import {
   BACKBONE_IDS,
   DEFAULT_BACKBONE,
   MIN_INPUT_SIZE,
   MAX_INPUT_SIZE,
   type BackboneId,
-} from '../model/backbones/index.ts';
-import { headConfig, type HeadConfig } from '../model/heads.ts';
+} from '../model/backbones/catalog.ts';
+import { headConfig, type HeadConfig } from '../model/head-config.ts';
 import { DEFAULT_RATIOS, DEFAULT_SEED, validateRatios, type Ratios } from '../split/split.ts';
-import { BACKEND_NAMES } from './backend.ts';
+import { BACKEND_NAMES } from './backend-names.ts';
 import {
   MONITORS,
   type EarlyStoppingOptions,
@@ -23,7 +23,8 @@ import {
   type ReduceLROnPlateauOptions,
 } from './callbacks.ts';
 import type { BackendName } from './logs.ts';
-import { TrainConfigError, type PhaseTwoOptions } from './loop.ts';
+import { TrainConfigError } from './errors.ts';
+import type { PhaseTwoOptions } from './loop.ts';
 
 export interface RunConfig {
   backbone: BackboneId;

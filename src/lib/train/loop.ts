@@ -41,6 +41,7 @@ import {
 } from './callbacks.ts';
 import { readWeights, writeWeights, type CheckpointStore, type WeightValue } from './checkpoint.ts';
 import { TrainControl } from './control.ts';
+import { TrainConfigError } from './errors.ts';
 import type { ImageDataset } from './dataset.ts';
 import {
   extractFeatureBatches,
@@ -155,12 +156,7 @@ export class DeviceLostError extends Error {
   }
 }
 
-export class TrainConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TrainConfigError';
-  }
-}
+export { TrainConfigError } from './errors.ts';
 
 const EPSILON = 1e-7;
 

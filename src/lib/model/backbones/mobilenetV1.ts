@@ -99,14 +99,4 @@ export function buildMobileNetV1(alpha: MobileNetV1Alpha, inputSize: number): tf
   return tf.model({ inputs: input, outputs: x, name: `mobilenet_${alpha.toFixed(2)}_${inputSize}` });
 }
 
-/** Bottom to top: conv1, then block_1 … block_13 (each conv_dw_N + conv_pw_N). */
-export const MOBILENET_V1_BLOCKS: readonly string[] = [
-  'conv1',
-  ...Array.from({ length: 13 }, (_, i) => `block_${i + 1}`),
-];
-
-export function mobileNetV1BlockOf(layerName: string): string | null {
-  if (/^conv1(_bn|_relu)?$/.test(layerName)) return 'conv1';
-  const m = /^conv_(?:pad|dw|pw)_(\d+)(?:_|$)/.exec(layerName);
-  return m ? `block_${m[1]}` : null;
-}
+export { MOBILENET_V1_BLOCKS, mobileNetV1BlockOf } from './blocks.ts';

@@ -144,19 +144,4 @@ export function buildMobileNetV2(alpha: MobileNetV2Alpha, inputSize: number): tf
   return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha.toFixed(2)}_${rows}` });
 }
 
-/** Bottom to top: the stem, expanded_conv (block 0), block_1 … block_16, then the 1x1 conv to 1280 ("top"). */
-export const MOBILENET_V2_BLOCKS: readonly string[] = [
-  'stem',
-  'expanded_conv',
-  ...Array.from({ length: 16 }, (_, i) => `block_${i + 1}`),
-  'top',
-];
-
-export function mobileNetV2BlockOf(layerName: string): string | null {
-  if (layerName === 'Conv1' || layerName === 'bn_Conv1' || layerName === 'Conv1_relu') return 'stem';
-  if (layerName.startsWith('expanded_conv_')) return 'expanded_conv';
-  const m = /^(block_\d+)_/.exec(layerName);
-  if (m) return m[1] as string;
-  if (layerName === 'Conv_1' || layerName === 'Conv_1_bn' || layerName === 'out_relu') return 'top';
-  return null;
-}
+export { MOBILENET_V2_BLOCKS, mobileNetV2BlockOf } from './blocks.ts';

@@ -128,24 +128,4 @@ export function buildResNet50V2(inputSize: number): tf.LayersModel {
   return tf.model({ inputs: input, outputs: x, name: 'resnet50v2' });
 }
 
-/** Bottom to top: the conv1/pool1 stem, then conv2_block1 … conv5_block3 (the last one with post_bn/post_relu). */
-export const RESNET50V2_BLOCKS: readonly string[] = [
-  'conv1',
-  ...STACKS.flatMap(([stack, , blocks]) =>
-    Array.from({ length: blocks }, (_, i) => `${stack}_block${i + 1}`),
-  ),
-];
-
-const POOL_BLOCKS: Record<string, string> = {
-  max_pooling2d: 'conv2_block3',
-  max_pooling2d_1: 'conv3_block4',
-  max_pooling2d_2: 'conv4_block6',
-};
-
-export function resNet50V2BlockOf(layerName: string): string | null {
-  if (/^(conv1|pool1)_/.test(layerName)) return 'conv1';
-  const m = /^(conv[2-5]_block\d+)_/.exec(layerName);
-  if (m) return m[1] as string;
-  if (layerName === 'post_bn' || layerName === 'post_relu') return 'conv5_block3';
-  return POOL_BLOCKS[layerName] ?? null;
-}
+export { RESNET50V2_BLOCKS, resNet50V2BlockOf } from './blocks.ts';

@@ -30,9 +30,4 @@ export function buildVgg16(inputSize: number): tf.LayersModel {
   return tf.model({ inputs: input, outputs: x, name: 'vgg16' });
 }
 
-export const VGG16_BLOCKS: readonly string[] = ['block1', 'block2', 'block3', 'block4', 'block5'];
-
-export function vgg16BlockOf(layerName: string): string | null {
-  const m = /^(block[1-5])_/.exec(layerName);
-  return m ? (m[1] as string) : null;
-}
+export { VGG16_BLOCKS, vgg16BlockOf } from './blocks.ts';

@@ -38,6 +38,8 @@ export default defineConfig({
         test: {
           name: 'browser',
           include: ['tests/browser/**/*.test.ts'],
+          // One origin, one OPFS: files that cache datasets must not clear each other's storage mid-run.
+          fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 120_000,
           browser: {

@@ -136,18 +136,18 @@ describe('Data page parts', () => {
     expect(items[2]).toMatch(/^240 duplicate copies skipped\./);
   });
 
-  it('moves between pages with the arrow keys; later pages are listed but disabled', async () => {
+  it('moves between all six pages with the arrow keys, Home and End', async () => {
     const root = render(TabNav, {});
     const tabs = Array.from(root.querySelectorAll('[role="tab"]'));
     expect(tabs.map((t) => squash(t.textContent))).toEqual([
       'Data',
       'Explore',
-      'Train coming soon',
-      'Results coming soon',
-      'Runs coming soon',
-      'Predict coming soon',
+      'Train',
+      'Results',
+      'Runs',
+      'Predict',
     ]);
-    expect(tabs.slice(2).every((t) => t.getAttribute('aria-disabled') === 'true')).toBe(true);
+    expect(tabs.some((t) => t.getAttribute('aria-disabled') === 'true')).toBe(false);
     const data = tabs[0] as HTMLButtonElement;
     nav.go('data');
     flushSync();
@@ -161,7 +161,19 @@ describe('Data page parts', () => {
     expect(tabs[1]?.getAttribute('aria-selected')).toBe('true');
     await userEvent.keyboard('{ArrowRight}');
     flushSync();
+    expect(nav.current).toBe('train');
+    await userEvent.keyboard('{End}');
+    flushSync();
+    expect(nav.current).toBe('predict');
+    expect(document.activeElement?.textContent?.trim()).toBe('Predict');
+    await userEvent.keyboard('{ArrowRight}');
+    flushSync();
     expect(nav.current).toBe('data');
-    nav.go('data');
+    await userEvent.keyboard('{ArrowLeft}');
+    flushSync();
+    expect(nav.current).toBe('predict');
+    await userEvent.keyboard('{Home}');
+    flushSync();
+    expect(nav.current).toBe('data');
   });
 });

@@ -3,7 +3,8 @@
  * with the same decode workers and the same DecodePool:
  * - decodeOnly: the JPEG bytes are read into memory first, then the same sequence of images the ingest decodes
  *   (image i of the metadata is original i mod 240) goes through the decoders with nothing else running;
- * - ingest: the real pipeline through IngestClient, from the dropped archive to a committed OPFS cache.
+ * - ingest: the real pipeline through IngestClient, from the dropped archive to a committed OPFS cache;
+ * and, with --read-only, diagnostics of what reading an archive costs (readOnly below).
  */
 import { DecodePool } from '../../src/worker/decode-pool.ts';
 import { defaultDecoderCount, IngestClient, type IngestEvent } from '../../src/worker/ingest-client.ts';
@@ -37,7 +38,7 @@ async function readOnly(
     const reader = new ZipReader(new BlobReader(archive), { useWebWorkers: false });
     const all = (await reader.getEntries()).filter((e) => !e.directory && e.filename.endsWith('.jpg'));
     const count = all.length / 2;
-    const samples: Uint8Array[] = [];
+    const samples: Array<Uint8Array<ArrayBuffer>> = [];
     for (const entry of all.slice(0, 30)) {
       const span = 30 + entry.rawFilename.length + 1024 + entry.compressedSize;
       const bytes = new Uint8Array(await archive.slice(entry.offset, entry.offset + span).arrayBuffer());
@@ -48,7 +49,7 @@ async function readOnly(
     }
     reads = Array.from({ length: count }, (_, i) => async () => {
       const stream = new DecompressionStream('deflate-raw');
-      const writer = stream.writable.getWriter();
+      const writer = stream.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array<ArrayBuffer>>;
       void writer.write(samples[i % samples.length]!).then(() => writer.close());
       return (await new Response(stream.readable).arrayBuffer()).byteLength;
     });

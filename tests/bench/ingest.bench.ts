@@ -24,7 +24,8 @@
  *
  * --limit N keeps only the first N image_ids (quick runs); --keep leaves the archive in the temp dir and prints
  * its path on stderr; --archive PATH reuses such an archive (built with the same --limit); --read-only also
- * times reading alone on the page thread (1 and 4 reads at a time), in details.
+ * times reading alone on the page thread, four ways (see readOnly in ingest-harness.ts), with Chromium's CPU
+ * seconds for each, in details.read_only_seconds.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';

@@ -36,6 +36,7 @@ import {
   type TrainState,
   type WeightsSource,
 } from '../worker/train-client.ts';
+import type { MemoryUse } from '../worker/train-protocol.ts';
 import { lab } from './runs.svelte.ts';
 
 export type WeightsKind = 'official' | 'tfjs-files' | 'keras-h5' | 'none';
@@ -274,6 +275,8 @@ function createTraining() {
   let warnings = $state.raw<string[]>([]);
   let prepared = $state.raw<PreparedLog | null>(null);
   let backend = $state.raw<BackendLog | null>(null);
+  let memory = $state.raw<MemoryUse | null>(null);
+  let peakMemoryBytes = $state(0);
   let batches = $state.raw<BatchPoint[]>([]);
   let epochs = $state.raw<EpochLog[]>([]);
   let logs = $state.raw<RunLog[]>([]);
@@ -296,7 +299,10 @@ function createTraining() {
     client.subscribe((event) => {
       if (event.type === 'state') state = event.state;
       else if (event.type === 'error') error = event.error.message;
-      else onLog(event.log);
+      else if (event.type === 'memory') {
+        memory = event.memory;
+        peakMemoryBytes = Math.max(peakMemoryBytes, event.memory.numBytes);
+      } else onLog(event.log);
     });
     return client;
   }
@@ -506,6 +512,13 @@ function createTraining() {
     },
     get backend() {
       return backend;
+    },
+    /** The worker's latest tf.memory() figures, and the most bytes seen in this session, for the gauge. */
+    get memory() {
+      return memory;
+    },
+    get peakMemoryBytes() {
+      return peakMemoryBytes;
     },
     get batches() {
       return batches;

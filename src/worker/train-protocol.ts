@@ -98,8 +98,19 @@ export interface TrainError {
   message: string;
 }
 
+/** What the backend holds, from tf.memory(), sent after every batch and epoch for the UI's memory gauge. */
+export interface MemoryUse {
+  numBytes: number;
+  numTensors: number;
+  /** WebGPU/WebGL: bytes held on the GPU, where the backend reports it. */
+  numBytesInGPU?: number;
+}
+
 export type TrainEvent =
-  { type: 'log'; log: RunLog } | { type: 'state'; state: TrainState } | { type: 'error'; error: TrainError };
+  | { type: 'log'; log: RunLog }
+  | { type: 'memory'; memory: MemoryUse }
+  | { type: 'state'; state: TrainState }
+  | { type: 'error'; error: TrainError };
 
 export type TrainReply =
   | { type: 'reply'; id: number; ok: true; value: TrainReplies[TrainCommandType] }

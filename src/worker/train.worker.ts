@@ -48,6 +48,7 @@ import type {
   TrainReplies,
   TrainState,
   WeightsSource,
+  MemoryUse,
 } from './train-protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
@@ -61,6 +62,15 @@ setWasmPaths({
   'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
   'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
 });
+
+function memoryUse(): MemoryUse {
+  const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+  return {
+    numBytes: m.numBytes,
+    numTensors: m.numTensors,
+    ...(m.numBytesInGPU === undefined ? {} : { numBytesInGPU: m.numBytesInGPU }),
+  };
+}
 
 function post(message: TrainMessage): void {
   scope.postMessage(message);
@@ -250,6 +260,7 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       if (log.type === 'paused') setState('paused');
       if (log.type === 'resumed') setState('training');
       post({ type: 'log', log });
+      if (log.type === 'batch' || log.type === 'epoch') post({ type: 'memory', memory: memoryUse() });
       step = await session.next();
     }
     const { result, test } = step.value;

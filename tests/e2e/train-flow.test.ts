@@ -136,6 +136,10 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(seen.length).toBeGreaterThan(1);
     expect(await page.locator('[data-testid="epoch-loss-chart"] table.numbers tbody tr').count()).toBe(2);
     expect(await text(page, 'backend')).toMatch(/Backend (webgpu|webgl|wasm|cpu)/);
+    // The memory gauge shows the worker's tf.memory() figures.
+    expect(await text(page, 'memory-gauge')).toMatch(
+      /Backend memory [\d.,]+ MB in [\d,]+ tensors \(peak [\d.,]+ MB\)/,
+    );
     expect(await page.getByTestId('split-table').count()).toBe(1);
     expect(await text(page, 'train-done')).toMatch(/after 2 epoch/);
     // The run is kept with its model once the status stops saying so.

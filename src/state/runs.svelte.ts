@@ -87,6 +87,9 @@ function createLab() {
       notice = null;
     },
     /** The run Results and Predict show: the chosen one, else the newest with a report. */
+    get selectedId(): string | null {
+      return selectedId;
+    },
     get selected(): RunRecord | null {
       return (
         runs.find((r) => r.id === selectedId) ??

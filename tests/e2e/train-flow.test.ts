@@ -7,7 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, recordRequests } from '../helpers/chromium.ts';
@@ -186,6 +187,11 @@ describe('train a small model, read its results, export/delete/import it, predic
     await download.saveAs(exported);
     expect(download.suggestedFilename()).toMatch(/^lesion-lab-.*\.zip$/);
     expect((await stat(exported)).size).toBeGreaterThan(1_000_000);
+    // The zip from the Runs page carries the run's charts as SVG, like the one from the Results page.
+    const entries = await new ZipReader(new BlobReader(new Blob([await readFile(exported)]))).getEntries();
+    const names = entries.map((e) => e.filename);
+    expect(names).toEqual(expect.arrayContaining(['config.json', 'history.csv', 'metrics.json']));
+    expect(names.some((n) => n.endsWith('.svg'))).toBe(true);
     await page.getByTestId('delete-run').click();
     await page.getByTestId('confirm-delete').click();
     await page.getByTestId('no-runs').waitFor();

@@ -37,9 +37,10 @@ import {
   type WeightsSource,
 } from '../worker/train-client.ts';
 import type { MemoryUse } from '../worker/train-protocol.ts';
+import type { StoredWeightsInfo } from '../worker/weights-store.ts';
 import { lab } from './runs.svelte.ts';
 
-export type WeightsKind = 'official' | 'tfjs-files' | 'keras-h5' | 'none';
+export type WeightsKind = 'official' | 'stored' | 'tfjs-files' | 'keras-h5' | 'none';
 
 /** Every setting of the form, as the inputs hold it. */
 export interface TrainForm {
@@ -247,6 +248,8 @@ export function weightsSource(form: TrainForm, files: readonly File[]): WeightsS
       return { kind: 'tfjs-files', files: [...files] };
     case 'keras-h5':
       return { kind: 'keras-h5', file: files.find((f) => /\.h5$/i.test(f.name))! };
+    case 'stored':
+      return { kind: 'stored' };
     case 'none':
       return { kind: 'none' };
   }
@@ -276,6 +279,7 @@ function createTraining() {
   let prepared = $state.raw<PreparedLog | null>(null);
   let backend = $state.raw<BackendLog | null>(null);
   let memory = $state.raw<MemoryUse | null>(null);
+  let storedWeights = $state.raw<StoredWeightsInfo[]>([]);
   let peakMemoryBytes = $state(0);
   let batches = $state.raw<BatchPoint[]>([]);
   let epochs = $state.raw<EpochLog[]>([]);
@@ -293,6 +297,14 @@ function createTraining() {
 
   const validated = $derived(validateForm(form, weightsFiles));
 
+  async function refreshStoredWeights(trainer: TrainClient) {
+    try {
+      storedWeights = await trainer.storedWeights();
+    } catch {
+      storedWeights = [];
+    }
+  }
+
   function ensureClient(): TrainClient {
     if (client) return client;
     client = new TrainClient();
@@ -304,6 +316,7 @@ function createTraining() {
         peakMemoryBytes = Math.max(peakMemoryBytes, event.memory.numBytes);
       } else onLog(event.log);
     });
+    void refreshStoredWeights(client);
     return client;
   }
 
@@ -430,6 +443,7 @@ function createTraining() {
     try {
       result = await trainer.start(config, weights);
       summary = result;
+      void refreshStoredWeights(trainer);
     } catch (e) {
       error = e instanceof TrainFailure ? e.error.message : String(e);
       if (run) {
@@ -514,6 +528,14 @@ function createTraining() {
       return backend;
     },
     /** The worker's latest tf.memory() figures, and the most bytes seen in this session, for the gauge. */
+    /** Pretrained weights this browser kept after their first load, one set per backbone. */
+    get storedWeights() {
+      return storedWeights;
+    },
+    /** Asks the worker which weights are stored (the Train page calls it when it opens). */
+    loadStoredWeights() {
+      void refreshStoredWeights(ensureClient());
+    },
     get memory() {
       return memory;
     },

@@ -7,9 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { gradCamImage, overlayHeatmap } from '../lib/model/gradcam.ts';
 import { composeModel } from '../lib/model/heads.ts';
-import { readKerasH5 } from '../lib/model/weights/keras-h5.ts';
-import { filesIOHandler, readTfjsLayersWeights } from '../lib/model/weights/tfjsLayers.ts';
-import type { NamedWeight } from '../lib/model/weights/assign.ts';
+import { readPretrained } from './pretrained.ts';
 import { predictImage, type Classifier } from '../lib/predict.ts';
 import {
   exportFileName,
@@ -37,7 +35,6 @@ import type {
   PredictResult,
   Thumbnail,
 } from './predict-client.ts';
-import type { WeightsSource } from './train-protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const invalid: string[] = [];
@@ -63,26 +60,6 @@ function ready(): Promise<void> {
 
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
-async function readPretrained(
-  source: WeightsSource,
-): Promise<{ weights: NamedWeight[]; label: string } | null> {
-  switch (source.kind) {
-    case 'none':
-      return null;
-    case 'tfjs-url':
-      return { weights: await readTfjsLayersWeights(source.url), label: source.url };
-    case 'tfjs-files':
-      return {
-        weights: await readTfjsLayersWeights(filesIOHandler(source.files)),
-        label: source.files.map((f) => f.name).join(', '),
-      };
-    case 'keras-h5': {
-      const file = await readKerasH5(await source.file.arrayBuffer(), source.file.name);
-      return { weights: file.layers.flatMap((l) => l.weights), label: source.file.name };
-    }
-  }
-}
-
 async function checkpointDirectory(): Promise<FileSystemDirectoryHandle> {
   const root = await navigator.storage.getDirectory();
   const dir = await root.getDirectoryHandle('lesion-lab-train');
@@ -103,7 +80,7 @@ async function finish(request: FinishRunRequest): Promise<FinishRunResult> {
       if (!checkpoint) throw new Error(`the checkpoint ${name} is not in browser storage`);
       const network = createNetwork(
         { backbone: config.backbone, inputSize: config.inputSize, head: config.head },
-        await readPretrained(request.weights),
+        await readPretrained(request.weights, config.backbone),
       );
       try {
         restoreCheckpoint(network, checkpoint);

@@ -105,6 +105,11 @@ export class TrainClient {
     return this.send({ type: 'probe' });
   }
 
+  /** The pretrained weights this browser kept after their first load, one set per backbone. */
+  storedWeights(): Promise<TrainReplies['stored-weights']> {
+    return this.send({ type: 'stored-weights' });
+  }
+
   /** Trains; resolves with the summary when the run ends (completed, early stop, or stopped). */
   start(config: Partial<RunConfig>, weights: WeightsSource): Promise<TrainReplies['start']> {
     return this.send({ type: 'start', config, weights });

@@ -1,3 +1,4 @@
+import type { StoredWeightsInfo } from './weights-store.ts';
 /**
  * Messages between the UI thread (TrainClient, src/worker/train-client.ts) and the training worker
  * (src/worker/train.worker.ts).
@@ -20,6 +21,8 @@ export type WeightsSource =
   | { kind: 'tfjs-files'; files: File[] }
   /** A Keras `*_notop.h5` weights file as Keras ships it. */
   | { kind: 'keras-h5'; file: File }
+  /** The weights this browser kept after their first successful load for the run's backbone. */
+  | { kind: 'stored' }
   /** No pretrained weights: the base keeps its random initialisation (for teaching what pretraining buys). */
   | { kind: 'none' };
 
@@ -35,6 +38,8 @@ export type TrainCommand =
   | { type: 'resume'; id: number }
   /** Ends the run after the current step; the `start` reply then says reason 'stopped'. */
   | { type: 'stop'; id: number }
+  /** The pretrained weights kept in this browser, one set per backbone. */
+  | { type: 'stored-weights'; id: number }
   /**
    * Loses the GPU device on purpose, to see recovery work: on WebGPU the real GPUDevice is destroyed (the
    * browser then reports it lost); on other backends the loss is signalled to the loop.
@@ -79,6 +84,7 @@ export interface TrainReplies {
   stop: { state: TrainState };
   'simulate-device-loss': { simulated: 'device-destroyed' | 'signalled' };
   'augment-preview': AugmentPreview;
+  'stored-weights': StoredWeightsInfo[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -14,9 +14,7 @@ import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-was
 import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
-import { readKerasH5 } from '../lib/model/weights/keras-h5.ts';
-import { filesIOHandler, readTfjsLayersWeights } from '../lib/model/weights/tfjsLayers.ts';
-import { WeightsMismatchError, type NamedWeight } from '../lib/model/weights/assign.ts';
+import { WeightsMismatchError } from '../lib/model/weights/assign.ts';
 import { createRandom } from '../lib/random.ts';
 import {
   BackendManager,
@@ -34,7 +32,7 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { TrainControl } from '../lib/train/control.ts';
 import type { ImageDataset } from '../lib/train/dataset.ts';
-import { hashString, OpfsFeatureStore } from '../lib/train/featureCache.ts';
+import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
@@ -47,9 +45,11 @@ import type {
   TrainMessage,
   TrainReplies,
   TrainState,
-  WeightsSource,
   MemoryUse,
 } from './train-protocol.ts';
+
+import { readPretrained, WeightsError } from './pretrained.ts';
+import { listStoredWeights, storeWeights } from './weights-store.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const TRAIN_DIRECTORY = 'lesion-lab-train';
@@ -95,8 +95,6 @@ function toTrainError(error: unknown): TrainError {
   }
   return { code: 'internal', message: `Unexpected problem: ${message}` };
 }
-
-class WeightsError extends Error {}
 
 // --- Backends ----------------------------------------------------------------------------------------------------
 
@@ -160,38 +158,6 @@ async function probeReport(): Promise<ProbeReport> {
 
 // --- Weights -----------------------------------------------------------------------------------------------------
 
-async function readPretrained(
-  source: WeightsSource,
-): Promise<{ weights: NamedWeight[]; label: string; id: string } | null> {
-  try {
-    switch (source.kind) {
-      case 'none':
-        return null;
-      case 'tfjs-url':
-        return {
-          weights: await readTfjsLayersWeights(source.url),
-          label: source.url,
-          id: `url:${source.url}`,
-        };
-      case 'tfjs-files': {
-        const label = source.files.map((f) => f.name).join(', ');
-        const id = `files:${hashString(source.files.map((f) => `${f.name}:${f.size}:${f.lastModified}`).join('|'))}`;
-        return { weights: await readTfjsLayersWeights(filesIOHandler(source.files)), label, id };
-      }
-      case 'keras-h5': {
-        const file = await readKerasH5(await source.file.arrayBuffer(), source.file.name);
-        const id = `h5:${hashString(`${source.file.name}:${source.file.size}:${source.file.lastModified}`)}`;
-        return { weights: file.layers.flatMap((l) => l.weights), label: source.file.name, id };
-      }
-    }
-  } catch (error) {
-    if (error instanceof WeightsMismatchError) throw error;
-    throw new WeightsError(
-      `The weights could not be read: ${error instanceof Error ? error.message : String(error)}`,
-    );
-  }
-}
-
 // --- Storage -----------------------------------------------------------------------------------------------------
 
 async function trainDirectory(name: string): Promise<FileSystemDirectoryHandle> {
@@ -232,7 +198,11 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
     // Reading weights makes tensors, and no backend has been chosen yet: the CPU backend always starts, and
     // tfjs moves the data when the chosen backend takes over.
     await tf.setBackend('cpu');
-    const pretrained = await readPretrained(partial.weights);
+    const pretrained = await readPretrained(partial.weights, config.backbone);
+    if (pretrained && partial.weights.kind !== 'stored') {
+      // Kept for next time; a full or refused storage must not stop the run.
+      await storeWeights(config.backbone, pretrained.label, pretrained.weights).catch(() => undefined);
+    }
     const backends = new BackendManager(await probe(), { override: config.backend, prepare: prepareBackend });
     const runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     let checkpoint: string | null = null;
@@ -335,6 +305,8 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
       return { simulated: 'signalled' };
     case 'augment-preview':
       return preview(command);
+    case 'stored-weights':
+      return listStoredWeights();
   }
 }
 

@@ -143,6 +143,15 @@ describe('train a small model, read its results, export/delete/import it, predic
     );
     expect(await page.getByTestId('split-table').count()).toBe(1);
     expect(await text(page, 'train-done')).toMatch(/after 2 epoch/);
+    // The weights picked from disk were kept in this browser for the next run of this backbone.
+    const stored = page.getByTestId('weights-kind-stored');
+    await page.waitForFunction(
+      () => !(document.querySelector('[data-testid="weights-kind-stored"]') as HTMLInputElement).disabled,
+    );
+    expect(await stored.isDisabled()).toBe(false);
+    expect(await page.locator('label', { has: stored }).innerText()).toMatch(
+      /Stored in this browser: .*model\.json.*1\.6 MB/,
+    );
     // The run is kept with its model once the status stops saying so.
     await page.waitForFunction(
       () =>

@@ -143,6 +143,13 @@ describe('train a small model, read its results, export/delete/import it, predic
     );
     expect(await page.getByTestId('split-table').count()).toBe(1);
     expect(await text(page, 'train-done')).toMatch(/after 2 epoch/);
+    // The augmentation preview draws the original and its augmented variants from the cache.
+    await page.getByTestId('augment').check();
+    await page.getByTestId('augment-preview').getByRole('button', { name: 'Preview augmentation' }).click();
+    await page.locator('[data-testid="augment-preview"] canvas').first().waitFor();
+    expect(await page.locator('[data-testid="augment-preview"] canvas').count()).toBeGreaterThan(1);
+    expect(await page.locator('[data-testid="augment-preview"] [role="alert"]').count()).toBe(0);
+    await page.getByTestId('augment').uncheck();
     // The weights picked from disk were kept in this browser for the next run of this backbone.
     const stored = page.getByTestId('weights-kind-stored');
     await page.waitForFunction(

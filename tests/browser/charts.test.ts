@@ -2,10 +2,11 @@
  * The Explore page's charts, drawn from the real HAM10000 metadata: each one must have a title, axis labels, a
  * text alternative and its numbers in a table, and those numbers must be the real ones.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { flushSync, mount, unmount, type Component } from 'svelte';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { flushSync, type Component } from 'svelte';
 import csv from '../../../shared/data/ham10000/HAM10000_metadata.csv?raw';
 import { parseMetadata } from '../../src/lib/data/metadata.ts';
+import { cleanup, render as renderComponent } from '../helpers/render.ts';
 import { buildEdaView, type EdaView } from '../../src/state/eda.svelte.ts';
 import ClassBarChart from '../../src/components/charts/ClassBarChart.svelte';
 import ClassDonut from '../../src/components/charts/ClassDonut.svelte';
@@ -19,27 +20,13 @@ import AgeSummary from '../../src/components/eda/AgeSummary.svelte';
 import MissingValues from '../../src/components/eda/MissingValues.svelte';
 
 let view: EdaView;
-let mounted: ReturnType<typeof mount> | null = null;
-let host: HTMLElement;
 
 beforeAll(() => {
   view = buildEdaView(parseMetadata(csv, 'HAM10000_metadata.csv'));
 });
 
-afterEach(() => {
-  if (mounted) unmount(mounted);
-  mounted = null;
-  host?.remove();
-});
-
-function render<P extends Record<string, unknown>>(component: Component<P>, props: P): HTMLElement {
-  host = document.createElement('div');
-  host.style.width = '900px';
-  document.body.append(host);
-  mounted = mount(component, { target: host, props });
-  flushSync();
-  return host;
-}
+const render = <P extends Record<string, unknown>>(component: Component<P>, props: P) =>
+  renderComponent(component, props, { width: '900px' });
 
 /** Rows of the "Show numbers" table (or any table) as arrays of cell texts. */
 function tableRows(root: Element, section: 'tbody' | 'tfoot' = 'tbody'): string[][] {
@@ -150,8 +137,7 @@ describe('charts of the real HAM10000 metadata', () => {
       ['consensus', '902'],
       ['confocal', '69'],
     ]);
-    unmount(mounted!);
-    host.remove();
+    cleanup();
     root = render(CountBarChart, {
       title: 'Body site',
       categoryLabel: 'Localization',

@@ -3,9 +3,10 @@
  * match report of the real metadata against the 240 originals listed as Kaggle lays them out, and the tab list's
  * keyboard behaviour.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { cleanup, render } from '../helpers/render.ts';
+import { describe, expect, it } from 'vitest';
 import { userEvent } from 'vitest/browser';
-import { flushSync, mount, unmount, type Component } from 'svelte';
+import { flushSync } from 'svelte';
 import csv from '../../../shared/data/ham10000/HAM10000_metadata.csv?raw';
 import manifest from '../../../shared/data/ham10000/originals-600x450-manifest.csv?raw';
 import { parseMetadata } from '../../src/lib/data/metadata.ts';
@@ -18,23 +19,6 @@ import ProgressBar from '../../src/components/data/ProgressBar.svelte';
 import MatchReport from '../../src/components/data/MatchReport.svelte';
 import TabNav from '../../src/components/layout/TabNav.svelte';
 import { nav } from '../../src/state/nav.svelte.ts';
-
-let mounted: ReturnType<typeof mount> | null = null;
-let host: HTMLElement | null = null;
-
-afterEach(() => {
-  if (mounted) unmount(mounted);
-  mounted = null;
-  host?.remove();
-});
-
-function render<P extends Record<string, unknown>>(component: Component<P>, props: P): HTMLElement {
-  host = document.createElement('div');
-  document.body.append(host);
-  mounted = mount(component, { target: host, props });
-  flushSync();
-  return host;
-}
 
 const squash = (s: string | null | undefined) => (s ?? '').replace(/\s+/g, ' ').trim();
 
@@ -100,9 +84,7 @@ describe('Data page parts', () => {
     expect(valuetext).toContain('5,000 of 10,015 images');
     expect(valuetext).toContain('500 images/s');
     expect(valuetext).toMatch(/about 10 s left/);
-    unmount(mounted!);
-    mounted = null;
-    host?.remove();
+    cleanup();
     const unknown = new StageMeter('listing', null, 0);
     const root2 = render(ProgressBar, {
       progress: unknown.snapshot(0),

@@ -17,29 +17,13 @@
  * (2/3 + 2/3 + 0)/3 = 0.4444. AUC (pairs positive > negative, ties ½): akiec 11.5/15 = 0.7667, bcc 12/15 = 0.8,
  * bkl 6/6 = 1 (both bkl scores 0.3, 0.2 beat every 0.1); macro AUC 2.5667/3 = 0.8556.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { render } from '../helpers/render.ts';
+import { describe, expect, it } from 'vitest';
 import { userEvent } from 'vitest/browser';
-import { flushSync, mount, tick, unmount, type Component } from 'svelte';
+import { tick } from 'svelte';
 import ResultsView from '../../src/components/results/ResultsView.svelte';
 import TrainPage from '../../src/components/train/TrainPage.svelte';
 import { training } from '../../src/state/training.svelte.ts';
-
-let mounted: ReturnType<typeof mount> | null = null;
-let host: HTMLElement | null = null;
-
-afterEach(() => {
-  if (mounted) unmount(mounted);
-  mounted = null;
-  host?.remove();
-});
-
-function render<P extends Record<string, unknown>>(component: Component<P>, props: P): HTMLElement {
-  host = document.createElement('div');
-  document.body.append(host);
-  mounted = mount(component, { target: host, props });
-  flushSync();
-  return host;
-}
 
 const classes = ['akiec', 'bcc', 'bkl'];
 const yTrue = [0, 0, 0, 1, 1, 1, 2, 2];

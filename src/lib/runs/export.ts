@@ -21,7 +21,6 @@ import {
   BlobReader,
   BlobWriter,
   TextReader,
-  TextWriter,
   Uint8ArrayReader,
   Uint8ArrayWriter,
   ZipReader,
@@ -297,18 +296,7 @@ async function readBytes(entry: FileEntry, file: string, zipName: string): Promi
 }
 
 async function readText(entry: FileEntry, file: string, zipName: string): Promise<string> {
-  try {
-    return await entry.getData(new TextWriter(), { checkCrc32: true });
-  } catch (error) {
-    throw new RunFileError(
-      `${file}: could not be read from ${zipName} (${message(error)}); the zip is damaged`,
-      file,
-      null,
-      {
-        cause: error,
-      },
-    );
-  }
+  return new TextDecoder().decode(await readBytes(entry, file, zipName));
 }
 
 function parseJson(text: string, file: string): unknown {

@@ -3,17 +3,19 @@
  * The ingest worker: everything between a drop and a training-ready cache, off the UI thread.
  * Protocol: src/worker/ingest-protocol.ts. The UI talks to it through IngestClient (ingest-client.ts).
  *
- * - add-files: zips are listed with random access (zip.js reads the central directory and, later, single
- *   entries; never the whole File), loose files are classified, the newest metadata file is parsed (papaparse,
+ * - add-files: zips are listed with random access (zip.js reads the central directory; entries are later read
+ *   by byte range, never the whole File), loose files are classified, the newest metadata file is parsed (papaparse,
  *   inside parseMetadata), summarised for the EDA and matched to the images.
- * - start-caching: one sequential reader feeds the decode workers through a bounded window (backpressure: at
- *   most `window` images are read and not yet written), so reading overlaps decoding and memory stays flat;
+ * - start-caching: two read lanes go through the archive front to back, up to 32 MB of neighbouring entries per
+ *   File read, and feed the decode workers through a bounded window (backpressure: at most `window` images are
+ *   read and not yet written), so reading overlaps decoding and memory stays flat;
  *   decoded pixels go straight into the OPFS pixel file at their slot.
  * - Failures are posted as structured errors and never end the worker; a cache already on disk is only
  *   replaced by a complete new one.
  */
 import { ArchiveError } from '../lib/data/archive.ts';
 import { listZip } from '../lib/data/archive.ts';
+import { entryError, extractEntry, planReads, readRange } from '../lib/data/zip-span.ts';
 import { buildCacheIndex, bytesPerImage, isImageSize, type CacheIndex } from '../lib/data/cache-index.ts';
 import { listLooseFiles, mergeListings } from '../lib/data/listing.ts';
 import { describeMatch, matchImages, type MatchResult } from '../lib/data/match.ts';
@@ -352,12 +354,12 @@ function summaryOf(listing: CacheListing, timings?: CacheTimings): CacheSummary 
   };
 }
 
-/** Concurrent entry reads. */
-const READERS = 4;
+/** Concurrent File reads: two, so that one range is read while the previous one is extracted. */
+const READ_LANES = 2;
 
 /** Read-ahead bound: images read but not yet written. Enough to hide read latency, small enough for memory. */
 function windowFor(decoders: number, perDecoder: number): number {
-  return decoders * perDecoder + READERS + 2;
+  return decoders * perDecoder + READ_LANES + 2;
 }
 
 async function startCaching(
@@ -439,7 +441,6 @@ async function startCaching(
   const readOrder = items
     .map((_, slot) => slot)
     .sort((a, b) => (position.get(items[a]!.image) ?? a) - (position.get(items[b]!.image) ?? b));
-  let cursor = 0;
 
   const decodeAndWrite = (slot: number, bytes: Uint8Array, location: string) => {
     if (firstDecodeAt === 0) firstDecodeAt = performance.now();
@@ -474,40 +475,75 @@ async function startCaching(
     inFlight.add(task);
   };
 
-  /** One of READERS lanes: several reads in flight hide the latency of each (a File read is an IPC round trip). */
+  const stopped = () => signal.aborted || fatal !== null;
+  /** Time spent reading counts once however many lanes read at the same time. */
+  const timedRead = async <R>(work: () => Promise<R>): Promise<R> => {
+    if (readsOutstanding++ === 0) readingSince = performance.now();
+    try {
+      return await work();
+    } finally {
+      if (--readsOutstanding === 0) readSeconds += (performance.now() - readingSince) / 1000;
+    }
+  };
+  // One unreadable entry (a damaged download) should not cost the other 10,000 images.
+  const readFailed = (slot: number, error: unknown) => {
+    const { image } = items[slot] as (typeof items)[number];
+    failed.push({ slot, error: { ...toIngestError(error), fileName: image.location } });
+  };
+  /** Reads one image into a window place; false when the job stops. */
+  const readInto = async (slot: number, fetchBytes: () => Promise<Uint8Array>): Promise<boolean> => {
+    await acquire();
+    if (stopped()) {
+      release();
+      return false;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = await timedRead(fetchBytes);
+    } catch (error) {
+      release();
+      if (signal.aborted || isAbort(error)) return false;
+      readFailed(slot, error);
+      return true;
+    }
+    progress.update(reading, ++read);
+    decodeAndWrite(slot, bytes, (items[slot] as (typeof items)[number]).image.location);
+    return true;
+  };
+
+  // Neighbouring zip entries come in one File read of up to 32 MB (zip-span.ts): per-entry reads cost as much
+  // CPU as decoding on a small machine. Loose files and odd entries are read one by one.
+  const steps = planReads(readOrder, (slot) => (items[slot] as (typeof items)[number]).image.span);
+  let nextStep = 0;
+
+  /** One of READ_LANES: while one lane extracts a range, the next range is already being read. */
   const readerLane = async (): Promise<void> => {
-    for (;;) {
-      await acquire();
-      if (signal.aborted || fatal !== null || cursor >= n) {
-        release();
-        return;
+    while (!stopped() && nextStep < steps.length) {
+      const step = steps[nextStep++] as (typeof steps)[number];
+      if (step.kind === 'single') {
+        const { image } = items[step.item] as (typeof items)[number];
+        if (!(await readInto(step.item, () => image.read(signal)))) return;
+        continue;
       }
-      const slot = readOrder[cursor++] as number;
-      const { image } = items[slot] as (typeof items)[number];
-      if (readsOutstanding++ === 0) readingSince = performance.now();
-      let bytes: Uint8Array | null = null;
+      const { range } = step;
+      let chunk: Uint8Array;
       try {
-        bytes = await image.read(signal);
+        chunk = await timedRead(() => readRange(range.blob, range.start, range.end, signal));
       } catch (error) {
-        if (signal.aborted || isAbort(error)) {
-          release();
-          return;
-        }
-        // One unreadable entry (a damaged download) should not cost the other 10,000 images.
-        failed.push({ slot, error: { ...toIngestError(error), fileName: image.location } });
-        release();
-      } finally {
-        if (--readsOutstanding === 0) readSeconds += (performance.now() - readingSince) / 1000;
+        if (signal.aborted || isAbort(error)) return;
+        for (const { item, span } of range.members)
+          readFailed(item, entryError(span, errorMessage(error), error));
+        continue;
       }
-      if (bytes === null) continue;
-      progress.update(reading, ++read);
-      decodeAndWrite(slot, bytes, image.location);
+      for (const { item, span } of range.members) {
+        if (!(await readInto(item, () => extractEntry(chunk, range.start, span)))) return;
+      }
     }
   };
 
   try {
     await Promise.all(
-      Array.from({ length: READERS }, () =>
+      Array.from({ length: READ_LANES }, () =>
         readerLane().catch((error: unknown) => {
           if (fatal === null) fatal = error;
           wakeAll();

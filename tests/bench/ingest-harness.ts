@@ -4,13 +4,13 @@
  * - decodeOnly: the JPEG bytes are read into memory first, then the same sequence of images the ingest decodes
  *   (image i of the metadata is original i mod 240) goes through the decoders with nothing else running;
  * - ingest: the real pipeline through IngestClient, from the dropped archive to a committed OPFS cache;
- * and, with --read-only, diagnostics of what reading an archive costs (readOnly below).
+ * and, with --read-only, what reading the archive costs alone (readOnly below).
  */
 import { DecodePool } from '../../src/worker/decode-pool.ts';
 import { defaultDecoderCount, IngestClient, type IngestEvent } from '../../src/worker/ingest-client.ts';
 import type { ImageSize } from '../../src/lib/data/types.ts';
 import { listZip } from '../../src/lib/data/archive.ts';
-import { BlobReader, ZipReader } from '@zip.js/zip.js';
+import { extractEntry, planReads, readRange } from '../../src/lib/data/zip-span.ts';
 
 function filesOf(id: string): File[] {
   const input = document.getElementById(id) as HTMLInputElement;
@@ -18,72 +18,32 @@ function filesOf(id: string): File[] {
 }
 
 /**
- * Reading alone, on this thread, each unique image once, `concurrency` at a time:
- * - 'archive': ImageSource.read() from listZip (zip.js getData: what the pipeline does);
- * - 'single-read': for comparison, one Blob.slice().arrayBuffer() per entry (local header + data, located from
- *   zip.js's central directory), inflated with DecompressionStream when deflated, no CRC check;
- * - 'spans': as many bytes as the images hold, read from the start of the archive in 8 MB slices (the cost of
- *   moving bytes out of a File, without per-entry calls or inflating);
- * - 'inflate-memory': the compressed bytes of the first 30 entries read once, then inflated over and over with
- *   DecompressionStream, as many times as there are images (the cost of inflating alone).
+ * Reading alone, on this thread, each unique image once, `concurrency` reads at a time:
+ * - 'entries': ImageSource.read() from listZip, one File read per entry (what a single image costs);
+ * - 'ranges': what the ingest pipeline does: planReads() groups neighbouring entries into reads of up to 32 MB,
+ *   each entry is then taken out of its range with extractEntry() (inflate + CRC-32);
+ * - 'range-reads': the same File reads as 'ranges' without extracting anything (the cost of moving the bytes).
  */
 async function readOnly(
   concurrency: number,
-  mode: 'archive' | 'single-read' | 'spans' | 'inflate-memory',
+  mode: 'entries' | 'ranges' | 'range-reads',
 ): Promise<{ seconds: number; images: number; bytes: number }> {
   const [archive] = filesOf('archive');
   if (archive === undefined) throw new Error('no archive was given');
+  const listing = await listZip(archive, archive.name);
   let reads: Array<() => Promise<number>>;
-  if (mode === 'inflate-memory') {
-    const reader = new ZipReader(new BlobReader(archive), { useWebWorkers: false });
-    const all = (await reader.getEntries()).filter((e) => !e.directory && e.filename.endsWith('.jpg'));
-    const count = all.length / 2;
-    const samples: Array<Uint8Array<ArrayBuffer>> = [];
-    for (const entry of all.slice(0, 30)) {
-      const span = 30 + entry.rawFilename.length + 1024 + entry.compressedSize;
-      const bytes = new Uint8Array(await archive.slice(entry.offset, entry.offset + span).arrayBuffer());
-      const view = new DataView(bytes.buffer);
-      const start = 30 + view.getUint16(26, true) + view.getUint16(28, true);
-      samples.push(bytes.slice(start, start + entry.compressedSize));
-      if (entry.compressionMethod !== 8) throw new Error('inflate-memory needs a deflated archive');
-    }
-    reads = Array.from({ length: count }, (_, i) => async () => {
-      const stream = new DecompressionStream('deflate-raw');
-      const writer = stream.writable.getWriter() as WritableStreamDefaultWriter<Uint8Array<ArrayBuffer>>;
-      void writer.write(samples[i % samples.length]!).then(() => writer.close());
-      return (await new Response(stream.readable).arrayBuffer()).byteLength;
-    });
-  } else if (mode === 'spans') {
-    const listing = await listZip(archive, archive.name);
-    const total = listing.images.reduce((sum, image) => sum + image.size, 0);
-    const chunk = 8 * 1024 * 1024;
-    reads = Array.from({ length: Math.ceil(total / chunk) }, (_, i) => async () => {
-      const end = Math.min(total, (i + 1) * chunk);
-      return (await archive.slice(i * chunk, end).arrayBuffer()).byteLength;
-    });
-  } else if (mode === 'archive') {
-    const listing = await listZip(archive, archive.name);
+  if (mode === 'entries') {
     reads = listing.images.map((image) => async () => (await image.read()).length);
   } else {
-    const reader = new ZipReader(new BlobReader(archive), { useWebWorkers: false });
-    const seen = new Set<string>();
-    const entries = [];
-    for (const entry of await reader.getEntries()) {
-      const id = entry.filename.split('/').pop() ?? '';
-      if (entry.directory || !id.endsWith('.jpg') || seen.has(id)) continue;
-      seen.add(id);
-      entries.push(entry);
-    }
-    reads = entries.map((entry) => async () => {
-      // 30-byte local header + name + extra field (≤ 64 KiB; Zip64 extras are small), then the data.
-      const span = 30 + entry.rawFilename.length + 1024 + entry.compressedSize;
-      const bytes = new Uint8Array(await archive.slice(entry.offset, entry.offset + span).arrayBuffer());
-      const view = new DataView(bytes.buffer);
-      const start = 30 + view.getUint16(26, true) + view.getUint16(28, true);
-      const data = bytes.subarray(start, start + entry.compressedSize);
-      if (entry.compressionMethod === 0) return data.length;
-      const inflated = new Blob([data]).stream().pipeThrough(new DecompressionStream('deflate-raw'));
-      return (await new Response(inflated).arrayBuffer()).byteLength;
+    const steps = planReads(listing.images, (image) => image.span);
+    reads = steps.map((step) => async () => {
+      if (step.kind === 'single') return (await step.item.read()).length;
+      const { blob, start, end, members } = step.range;
+      const chunk = await readRange(blob, start, end);
+      if (mode === 'range-reads') return chunk.length;
+      let bytes = 0;
+      for (const { span } of members) bytes += (await extractEntry(chunk, start, span)).length;
+      return bytes;
     });
   }
   const started = performance.now();
@@ -94,7 +54,7 @@ async function readOnly(
       while (next < reads.length) bytes += await reads[next++]!();
     }),
   );
-  return { seconds: (performance.now() - started) / 1000, images: reads.length, bytes };
+  return { seconds: (performance.now() - started) / 1000, images: listing.images.length, bytes };
 }
 
 async function decodeOnly(count: number, size: ImageSize): Promise<{ seconds: number; decoders: number }> {

@@ -24,7 +24,7 @@
  *
  * --limit N keeps only the first N image_ids (quick runs); --keep leaves the archive in the temp dir and prints
  * its path on stderr; --archive PATH reuses such an archive (built with the same --limit); --read-only also
- * times reading alone on the page thread, four ways (see readOnly in ingest-harness.ts), with Chromium's CPU
+ * times reading alone on the page thread, three ways (see readOnly in ingest-harness.ts), with Chromium's CPU
  * seconds for each, in details.read_only_seconds.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -288,13 +288,9 @@ export async function bench(args: string[]): Promise<unknown> {
 
     await page.setInputFiles('#archive', archive.path);
     const readOnly: Record<string, number> = {};
-    const modes = options.readOnly
-      ? options.store
-        ? (['archive', 'single-read', 'spans'] as const)
-        : (['archive', 'single-read', 'spans', 'inflate-memory'] as const)
-      : [];
+    const modes = options.readOnly ? (['range-reads', 'ranges', 'entries'] as const) : [];
     for (const mode of modes) {
-      for (const concurrency of [1, 4]) {
+      for (const concurrency of [1, 2]) {
         const r = await sampled(() =>
           page.evaluate(
             ([c, m]) =>

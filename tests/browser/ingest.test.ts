@@ -380,10 +380,41 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
     expect(await opfsNames()).toEqual(['index-224.json', 'pixels-224.rgb']);
   });
 
+  it('names a damaged image entry, caches every other image, and matches the rest by row', async () => {
+    const ingest = client();
+    const events = record(ingest);
+    const [zip] = await pick([fixture.damagedZip.path]);
+    const snapshot = await ingest.addFiles([zip as File]);
+    expect(snapshot.errors).toEqual([]);
+    expect(snapshot.matched).toBe(240);
+    const cache = await ingest.startCaching(96);
+    expect(cache.count).toBe(239);
+    const errors = events.flatMap((e) => (e.type === 'error' ? [e.error] : []));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      code: 'archive',
+      entry: fixture.damagedZip.entry,
+      fileName: `skin-cancer-mnist-ham10000.zip:${fixture.damagedZip.entry}`,
+    });
+    expect(errors[0]?.message).toMatch(
+      /^Could not read HAM10000_images_part_\d\/ISIC_\d{7}\.jpg from skin-cancer-mnist-ham10000\.zip \(/,
+    );
+    const opened = await openImageCache(96);
+    try {
+      const ids = opened.index.entries.map((e) => e.imageId);
+      expect(ids).toHaveLength(239);
+      expect(new Set(ids).size).toBe(239);
+      expect(ids).not.toContain(fixture.damagedZip.imageId);
+    } finally {
+      opened.close();
+    }
+  });
+
   it('forget deletes every cache, and a reload then finds nothing to restore', async () => {
     const ingest = client();
     await ingest.restore();
-    expect(await ingest.forget()).toEqual([224]);
+    // 224 px from the first test, 96 px from the damaged archive's.
+    expect(await ingest.forget()).toEqual([96, 224]);
     expect(await opfsNames()).toEqual([]);
     const fresh = client();
     expect(await fresh.restore()).toBeNull();

@@ -7,10 +7,11 @@
  * In a browser test:  import { commands } from 'vitest/browser';
  *                     import type {} from '../helpers/ingest-commands.ts'; // the types below
  */
-import { existsSync } from 'node:fs';
+import { existsSync, openAsBlob } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { BrowserCommand } from 'vitest/node';
+import { listZip } from '../../src/lib/data/archive.ts';
 import {
   buildDataverseZips,
   buildKaggleZip,
@@ -34,6 +35,8 @@ export interface IngestFixture {
   dataverse: { zipPaths: [string, string]; tabPath: string };
   /** Not a zip at all (a CSV's bytes), named like one. */
   brokenZipPath: string;
+  /** The Kaggle-shaped zip (same name, in its own folder) with one byte of one image's data flipped. */
+  damagedZip: { path: string; entry: string; imageId: string };
   /** The 240 originals in the zip: id, class, lesion and the path of the JPEG in ../shared. */
   originals: Array<{ imageId: string; dx: string; lesionId: string; path: string }>;
   metadataRows: number;
@@ -70,6 +73,8 @@ const buildIngestFixture: BrowserCommand<[]> = async (): Promise<IngestFixture> 
   const brokenZipPath = join(dir, 'broken.zip');
   await writeFile(brokenZipPath, lines.join('\n'));
 
+  const damagedZip = await damageOneImage(zip.path, join(dir, 'damaged'));
+
   const metadataRows = (await readFile(METADATA_CSV, 'utf8')).trim().split('\n').length - 1;
   return {
     dir,
@@ -81,11 +86,30 @@ const buildIngestFixture: BrowserCommand<[]> = async (): Promise<IngestFixture> 
       tabPath: dataverse.tabPath as string,
     },
     brokenZipPath,
+    damagedZip,
     badCsv: { path: badPath, name: badName, line, column: 'dx', value: 'melanoma' },
     originals: originals.map(({ imageId, dx, lesionId, path }) => ({ imageId, dx, lesionId, path })),
     metadataRows,
   };
 };
+
+/** Copies `zipPath` into `outDir` with a byte flipped in the middle of the 10th kept image's compressed data. */
+async function damageOneImage(zipPath: string, outDir: string): Promise<IngestFixture['damagedZip']> {
+  const listing = await listZip(await openAsBlob(zipPath), KAGGLE_ZIP_NAME);
+  const image = listing.images[9];
+  const span = image?.span;
+  if (image === undefined || span === undefined)
+    throw new Error('the fixture zip has no readable 10th image');
+  const bytes = Buffer.from(await readFile(zipPath));
+  const dataStart =
+    span.start + 30 + bytes.readUInt16LE(span.start + 26) + bytes.readUInt16LE(span.start + 28);
+  const at = dataStart + Math.floor(span.compressedSize / 2);
+  bytes[at] = (bytes[at] as number) ^ 0xff;
+  await mkdir(outDir);
+  const path = join(outDir, KAGGLE_ZIP_NAME);
+  await writeFile(path, bytes);
+  return { path, entry: span.entry, imageId: image.imageId };
+}
 
 const removeIngestFixture: BrowserCommand<[dir: string]> = async (_context, dir) => {
   const full = resolve(dir);

@@ -7,20 +7,10 @@ import {
 } from '@zip.js/zip.js';
 import { ListingBuilder, baseName, classifyPath, decodeText, errorMessage } from './listing.ts';
 import type { Listing } from './types.ts';
+import { ArchiveError } from './archive-error.ts';
+import { readSpan, type ZipSpan } from './zip-span.ts';
 
-/** An archive that cannot be listed, or an entry of it that cannot be read. The message names the file. */
-export class ArchiveError extends Error {
-  constructor(
-    message: string,
-    readonly fileName: string,
-    /** The entry at fault, when the archive itself was readable. */
-    readonly entry?: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = 'ArchiveError';
-  }
-}
+export { ArchiveError };
 
 export interface ListZipOptions {
   signal?: AbortSignal;
@@ -48,15 +38,21 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   signal?.throwIfAborted();
   const reader = new ZipReader(new BlobReader(file), READER_OPTIONS);
   const builder = new ListingBuilder();
+  const starts: number[] = [];
+  const spans: ZipSpan[] = [];
   try {
     const entries = reader.getEntriesGenerator({
       onprogress: onProgress && ((progress, total) => onProgress(progress, total)),
     });
     for await (const entry of entries) {
       signal?.throwIfAborted();
+      starts.push(entry.offset);
       if (entry.directory) continue;
-      addEntry(builder, entry, name);
+      const span = spanOf(entry, file, name);
+      if (span !== undefined) spans.push(span);
+      addEntry(builder, entry, name, span);
     }
+    closeSpans(spans, starts, Math.min(file.size, reader.directoryOffset ?? file.size));
   } catch (cause) {
     if (signal?.aborted) throw signal.reason;
     throw new ArchiveError(
@@ -73,7 +69,42 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   return builder.build();
 }
 
-function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string): void {
+/** The byte range of an entry we can read ourselves (see zip-span.ts); its end is set by closeSpans. */
+function spanOf(entry: FileEntry, blob: Blob, zipName: string): ZipSpan | undefined {
+  const method = entry.compressionMethod;
+  if (entry.encrypted || entry.diskNumberStart !== 0 || (method !== 0 && method !== 8)) return undefined;
+  if (entry.crc32 === undefined) return undefined;
+  return {
+    blob,
+    zipName,
+    entry: entry.filename,
+    start: entry.offset,
+    end: blob.size,
+    method,
+    compressedSize: entry.compressedSize,
+    uncompressedSize: entry.uncompressedSize,
+    crc32: entry.crc32,
+  };
+}
+
+/** Each span ends where the next local header (of any entry) or the central directory starts. */
+function closeSpans(spans: ZipSpan[], starts: number[], directoryStart: number): void {
+  const sorted = Float64Array.from(starts).sort();
+  for (const span of spans) {
+    // First start strictly greater than this entry's.
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((sorted[mid] as number) <= span.start) lo = mid + 1;
+      else hi = mid;
+    }
+    span.end = Math.min(lo < sorted.length ? (sorted[lo] as number) : directoryStart, directoryStart);
+    if (span.end <= span.start) span.end = directoryStart > span.start ? directoryStart : span.blob.size;
+  }
+}
+
+function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string, span?: ZipSpan): void {
   const path = entry.filename;
   const location = `${zipName}:${path}`;
   builder.countEntry();
@@ -85,7 +116,8 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string): v
           imageId: kind.imageId,
           location,
           size: entry.compressedSize,
-          read: (signal) => readEntry(entry, zipName, signal),
+          read: (signal) => readEntry(entry, zipName, span, signal),
+          ...(span !== undefined ? { span } : {}),
         },
         path,
       );
@@ -94,7 +126,7 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string): v
       builder.addMetadata({
         location,
         name: baseName(path),
-        readText: async (signal) => decodeText(await readEntry(entry, zipName, signal)),
+        readText: async (signal) => decodeText(await readEntry(entry, zipName, span, signal)),
       });
       break;
     case 'archive':
@@ -106,11 +138,16 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string): v
   }
 }
 
-async function readEntry(entry: FileEntry, zipName: string, signal?: AbortSignal): Promise<Uint8Array> {
+async function readEntry(
+  entry: FileEntry,
+  zipName: string,
+  span: ZipSpan | undefined,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   signal?.throwIfAborted();
+  if (span !== undefined) return readSpan(span, signal);
   try {
-    // The CRC check costs little next to decoding and turns a damaged download into a clear error here
-    // instead of a garbled image later.
+    // zip.js for what zip-span.ts does not read (encrypted entries, other methods): it reports those plainly.
     return await entry.getData(new Uint8ArrayWriter(), { signal, checkCrc32: true });
   } catch (cause) {
     if (signal?.aborted) throw signal.reason;

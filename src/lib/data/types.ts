@@ -1,3 +1,4 @@
+import type { ZipSpan } from './zip-span.ts';
 import type { Dx } from './dx.ts';
 
 /** One labelled image, as read from the metadata file. */
@@ -51,6 +52,8 @@ export interface ImageSource {
   /** Compressed or on-disk size in bytes, when known. */
   size: number;
   read(signal?: AbortSignal): Promise<Uint8Array>;
+  /** Where a zip entry's bytes lie, so that neighbours can be read together (zip-span.ts). */
+  span?: ZipSpan;
 }
 
 /** A metadata file found among the dropped files or inside an archive. */

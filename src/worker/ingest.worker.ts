@@ -536,7 +536,7 @@ async function startCaching(
         continue;
       }
       for (const { item, span } of range.members) {
-        if (!(await readInto(item, () => extractEntry(chunk, range.start, span)))) return;
+        if (!(await readInto(item, async () => extractEntry(chunk, range.start, span)))) return;
       }
     }
   };

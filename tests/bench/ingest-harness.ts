@@ -42,7 +42,7 @@ async function readOnly(
       const chunk = await readRange(blob, start, end);
       if (mode === 'range-reads') return chunk.length;
       let bytes = 0;
-      for (const { span } of members) bytes += (await extractEntry(chunk, start, span)).length;
+      for (const { span } of members) bytes += extractEntry(chunk, start, span).length;
       return bytes;
     });
   }

@@ -114,11 +114,7 @@ export async function readRange(
  * The content of one entry out of `chunk`, bytes read from `chunkStart` in the archive. Always a fresh buffer
  * (never a view of `chunk`), so it can be transferred to a decode worker.
  */
-export async function extractEntry(
-  chunk: Uint8Array,
-  chunkStart: number,
-  span: ZipSpan,
-): Promise<Uint8Array> {
+export function extractEntry(chunk: Uint8Array, chunkStart: number, span: ZipSpan): Uint8Array {
   const at = span.start - chunkStart;
   if (at < 0 || at + LOCAL_HEADER_SIZE > chunk.length) throw entryError(span, 'its header was not read');
   const view = new DataView(chunk.buffer, chunk.byteOffset + at, LOCAL_HEADER_SIZE);

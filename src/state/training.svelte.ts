@@ -39,6 +39,8 @@ import {
 import type { MemoryUse } from '../worker/train-protocol.ts';
 import type { StoredWeightsInfo } from '../worker/weights-store.ts';
 import { lab } from './runs.svelte.ts';
+import { isModelServed, servedModelPath } from '../lib/model/weights/served.ts';
+import { servedUrl } from './served-url.ts';
 
 export type WeightsKind = 'official' | 'stored' | 'tfjs-files' | 'keras-h5' | 'none';
 
@@ -146,9 +148,33 @@ function num(
   return value;
 }
 
+/** What this app and browser can offer as pretrained weights for the chosen backbone (null: not known yet). */
+export interface WeightsAvailability {
+  served: boolean | null;
+  stored: boolean;
+}
+
+/**
+ * The weights source a new form starts on, best first: the copy this browser kept (no download), the files served
+ * with the app, else the user's own files. Never a source known to be missing.
+ */
+export function defaultWeightsKind(available: WeightsAvailability): WeightsKind {
+  if (available.stored) return 'stored';
+  if (available.served !== false) return 'official';
+  return 'tfjs-files';
+}
+
 /** The run settings the form describes, or a reason per field at fault. */
-export function validateForm(form: TrainForm, weightsFiles: readonly File[]): Validated {
+export function validateForm(
+  form: TrainForm,
+  weightsFiles: readonly File[],
+  available: WeightsAvailability = { served: null, stored: true },
+): Validated {
   const errors: Validated['errors'] = {};
+  if (form.weightsKind === 'official' && available.served === false)
+    errors.weightsKind = `This app serves no weights for ${form.backbone}: pick weight files from disk.`;
+  if (form.weightsKind === 'stored' && !available.stored)
+    errors.weightsKind = `No weights for ${form.backbone} are stored in this browser yet.`;
   if (!(BACKBONE_IDS as readonly string[]).includes(form.backbone)) errors.backbone = 'Pick a backbone.';
   if (!(IMAGE_SIZES as readonly number[]).includes(form.imageSize)) errors.imageSize = 'Pick an image size.';
   if (form.weightsKind === 'tfjs-files') {
@@ -243,7 +269,7 @@ export function validateForm(form: TrainForm, weightsFiles: readonly File[]): Va
 export function weightsSource(form: TrainForm, files: readonly File[]): WeightsSource {
   switch (form.weightsKind) {
     case 'official':
-      return { kind: 'tfjs-url', url: `models/${form.backbone}/model.json` };
+      return { kind: 'tfjs-url', url: servedUrl(servedModelPath(form.backbone)) };
     case 'tfjs-files':
       return { kind: 'tfjs-files', files: [...files] };
     case 'keras-h5':
@@ -280,6 +306,10 @@ function createTraining() {
   let backend = $state.raw<BackendLog | null>(null);
   let memory = $state.raw<MemoryUse | null>(null);
   let storedWeights = $state.raw<StoredWeightsInfo[]>([]);
+  /** Per backbone: does this deployment serve its weights (null while the check runs)? */
+  const served = $state<Record<string, boolean | null>>({});
+  /** The user picked a weights source: sources found later no longer move the form. */
+  let weightsChosen = false;
   let peakMemoryBytes = $state(0);
   let batches = $state.raw<BatchPoint[]>([]);
   let epochs = $state.raw<EpochLog[]>([]);
@@ -295,7 +325,11 @@ function createTraining() {
   let elapsed = $state(0);
   let finishing = $state(false);
 
-  const validated = $derived(validateForm(form, weightsFiles));
+  const availability = $derived<WeightsAvailability>({
+    served: served[form.backbone] ?? null,
+    stored: storedWeights.some((w) => w.backbone === form.backbone),
+  });
+  const validated = $derived(validateForm(form, weightsFiles, availability));
 
   async function refreshStoredWeights(trainer: TrainClient) {
     try {
@@ -303,6 +337,30 @@ function createTraining() {
     } catch {
       storedWeights = [];
     }
+  }
+
+  async function checkServed(backbone: BackboneId): Promise<void> {
+    if (typeof served[backbone] === 'boolean') return;
+    served[backbone] = null;
+    try {
+      served[backbone] = await isModelServed(servedUrl(servedModelPath(backbone)));
+    } catch {
+      served[backbone] = false;
+    }
+  }
+
+  /** Moves the form to the best source that exists, unless the user chose one that still does. */
+  function settleWeightsKind() {
+    const kind = form.weightsKind;
+    const unavailable =
+      (kind === 'official' && availability.served === false) || (kind === 'stored' && !availability.stored);
+    if (!weightsChosen || unavailable) form.weightsKind = defaultWeightsKind(availability);
+  }
+
+  /** Finds which weights are stored and served for the form's backbone, then settles the default source. */
+  async function loadWeightSources(trainer: TrainClient) {
+    await Promise.all([refreshStoredWeights(trainer), checkServed(form.backbone)]);
+    settleWeightsKind();
   }
 
   function ensureClient(): TrainClient {
@@ -316,7 +374,6 @@ function createTraining() {
         peakMemoryBytes = Math.max(peakMemoryBytes, event.memory.numBytes);
       } else onLog(event.log);
     });
-    void refreshStoredWeights(client);
     return client;
   }
 
@@ -532,9 +589,21 @@ function createTraining() {
     get storedWeights() {
       return storedWeights;
     },
-    /** Asks the worker which weights are stored (the Train page calls it when it opens). */
-    loadStoredWeights() {
-      void refreshStoredWeights(ensureClient());
+    /** Which sources have weights for the form's backbone: served with the app, stored in this browser. */
+    get weightsAvailability() {
+      return availability;
+    },
+    /** Checks the stored and served weights and picks the best source (the Train page calls it when it opens). */
+    loadWeightSources() {
+      return loadWeightSources(ensureClient());
+    },
+    /** The backbone changed: its sources are checked again, and the source moves if it has none there. */
+    backboneChanged() {
+      return loadWeightSources(ensureClient());
+    },
+    /** The user picked a source themselves. */
+    chooseWeightsKind() {
+      weightsChosen = true;
     },
     get memory() {
       return memory;
@@ -592,6 +661,8 @@ function createTraining() {
       Object.assign(form, defaultForm());
       weightsFiles = [];
       submitted = false;
+      weightsChosen = false;
+      settleWeightsKind();
     },
     /** Augmented variants of one cached image, as ImageData tiles. */
     async augmentPreview(index: number, seed: number): Promise<ImageData[]> {

@@ -4,6 +4,7 @@
  */
 import { WeightsMismatchError, type NamedWeight } from '../lib/model/weights/assign.ts';
 import { readKerasH5 } from '../lib/model/weights/keras-h5.ts';
+import { ServedWeightsMissingError, servedModelFiles } from '../lib/model/weights/served.ts';
 import { filesIOHandler, readTfjsLayersWeights } from '../lib/model/weights/tfjsLayers.ts';
 import { hashString } from '../lib/train/featureCache.ts';
 import type { WeightsSource } from './train-protocol.ts';
@@ -26,7 +27,7 @@ export async function readPretrained(
       }
       case 'tfjs-url':
         return {
-          weights: await readTfjsLayersWeights(source.url),
+          weights: await readTfjsLayersWeights(filesIOHandler(await servedModelFiles(source.url))),
           label: source.url,
           id: `url:${source.url}`,
         };
@@ -43,6 +44,13 @@ export async function readPretrained(
     }
   } catch (error) {
     if (error instanceof WeightsMismatchError) throw error;
+    if (error instanceof ServedWeightsMissingError) {
+      throw new WeightsError(
+        `The weights for ${backbone} are not served with this app: ${error.message}. Choose "TensorFlow.js ` +
+          `files from disk" or "Keras .h5 file from disk" and pick the files; or, if you deploy this app, run ` +
+          `\`npm run weights -- fetch ${backbone}\` before \`npm run build\`.`,
+      );
+    }
     throw new WeightsError(
       `The weights could not be read: ${error instanceof Error ? error.message : String(error)}`,
     );

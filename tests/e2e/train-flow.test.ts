@@ -1,12 +1,11 @@
 /**
  * The built app, end to end, in Debian's Chromium: drop a Kaggle-shaped zip of 60 real originals (every class)
  * and the real metadata CSV, cache them at 96 px, train MobileNetV2 α=0.35 for 2 epochs with the real weights
- * picked through the weights file input, watch the curves update, open the confusion matrix and a cell's
+ * served with the app (the default source), watch the curves update, open the confusion matrix and a cell's
  * thumbnails, read the report, export the run, delete it, import it back, and predict one image with Grad-CAM —
  * without a request leaving the page's origin or an uncaught error.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { join } from 'node:path';
@@ -16,7 +15,6 @@ import { startPreview } from '../helpers/preview.ts';
 import {
   KAGGLE_ZIP_NAME,
   METADATA_CSV,
-  SHARED_DIR,
   buildKaggleZip,
   makeTempDir,
   readOriginals,
@@ -24,7 +22,6 @@ import {
   type OriginalImage,
 } from '../helpers/zips.ts';
 
-const WEIGHTS_DIR = join(SHARED_DIR, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
 const IMAGES = 60;
 
 /** Up to IMAGES originals, taken class by class in turn so every diagnosis is there. */
@@ -90,15 +87,27 @@ describe('train a small model, read its results, export/delete/import it, predic
     await page.getByRole('button', { name: `Decode and cache ${IMAGES} images` }).click();
     await page.getByTestId('cache-status').waitFor({ timeout: 240_000 });
 
-    // Train: MobileNetV2 0.35 (the default), 96 px, 2 epochs, real weights from the file input.
+    // Train: MobileNetV2 0.35 (the default), 96 px, 2 epochs, with the weights served with the app (the default
+    // source on a first visit: nothing is stored in this browser yet).
     await page.getByRole('tab', { name: 'Train' }).click();
     await page.getByTestId('train-page').waitFor();
     expect(await page.getByTestId('backbone').inputValue()).toBe('mobilenet_v2_0.35');
     await page.getByTestId('image-size').selectOption('96');
-    await page.getByTestId('weights-kind-tfjs').check();
-    await page
-      .getByTestId('weights-files')
-      .setInputFiles(readdirSync(WEIGHTS_DIR).map((name) => join(WEIGHTS_DIR, name)));
+    await page.waitForFunction(
+      () => !document.querySelector('[data-testid="train-page"]')?.textContent?.includes('checking…'),
+    );
+    expect(await page.getByTestId('weights-kind-served').isChecked()).toBe(true);
+    expect(await page.getByTestId('weights-kind-stored').isDisabled()).toBe(true);
+    // A backbone this app serves no weights for says so, and the form moves to files from disk.
+    await page.getByTestId('backbone').selectOption('vgg16');
+    await page.getByTestId('served-missing').waitFor();
+    expect(await page.getByTestId('weights-kind-served').isDisabled()).toBe(true);
+    await page.getByTestId('weights-files').waitFor();
+    expect(await page.getByTestId('weights-kind-tfjs').isChecked()).toBe(true);
+    await page.getByTestId('backbone').selectOption('mobilenet_v2_0.35');
+    await page.waitForFunction(
+      () => (document.querySelector('[data-testid="weights-kind-served"]') as HTMLInputElement).checked,
+    );
     await page.getByTestId('epochs').fill('0');
     await page.getByTestId('start').click();
     // A bad value is refused with its reason, and nothing starts.
@@ -157,7 +166,7 @@ describe('train a small model, read its results, export/delete/import it, predic
     );
     expect(await stored.isDisabled()).toBe(false);
     expect(await page.locator('label', { has: stored }).innerText()).toMatch(
-      /Stored in this browser: .*model\.json.*1\.6 MB/,
+      /Stored in this browser: .*\/models\/mobilenet_v2_0\.35\/model\.json, 1\.6 MB/,
     );
     // The run is kept with its model once the status stops saying so.
     await page.waitForFunction(

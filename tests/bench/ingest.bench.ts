@@ -302,8 +302,8 @@ export async function bench(args: string[]): Promise<unknown> {
             [concurrency, mode] as const,
           ),
         );
-        readOnly[`${mode}_x${concurrency}_seconds`] = Number(r.result.seconds.toFixed(2));
-        readOnly[`${mode}_x${concurrency}_cpu_seconds`] = Number(r.cpuSeconds.toFixed(1));
+        readOnly[`${mode}_x${concurrency}_seconds`] = r.result.seconds;
+        readOnly[`${mode}_x${concurrency}_cpu_seconds`] = r.cpuSeconds;
         log(
           `read only, ${mode}, ${concurrency} at a time (page thread): ${r.result.seconds.toFixed(1)} s, ` +
             `${r.cpuSeconds.toFixed(1)} CPU s`,
@@ -324,40 +324,39 @@ export async function bench(args: string[]): Promise<unknown> {
     );
     const run = ingest.result;
     log(`ingest: ${run.totalSeconds.toFixed(1)} s, ${run.cached} images cached`);
-    const round = (x: number, digits = 2) => Number(x.toFixed(digits));
     return {
       entries: run.entries,
       unique_images: run.uniqueImages,
       seconds: {
-        list: round(run.listSeconds),
-        read: round(run.timings?.readSeconds ?? Number.NaN),
-        decode: round(run.timings?.decodeSeconds ?? Number.NaN),
-        total: round(run.totalSeconds),
+        list: run.listSeconds,
+        read: run.timings?.readSeconds ?? Number.NaN,
+        decode: run.timings?.decodeSeconds ?? Number.NaN,
+        total: run.totalSeconds,
       },
-      decode_only_seconds: round(decodeOnly.result.seconds),
-      images_per_second: round(run.uniqueImages / run.totalSeconds, 1),
-      peak_renderer_rss_mb: Math.round(ingest.peakSumMb),
+      decode_only_seconds: decodeOnly.result.seconds,
+      images_per_second: run.uniqueImages / run.totalSeconds,
+      peak_renderer_rss_mb: ingest.peakSumMb,
       details: {
         size_px: options.size,
-        archive_gb: round(archive.bytes / 1e9),
+        archive_gb: archive.bytes / 1e9,
         archive_deflated: !options.store,
-        archive_build_seconds: round(archive.seconds, 1),
+        archive_build_seconds: archive.seconds,
         duplicates_skipped: run.duplicates,
         matched: run.matched,
         cached: run.cached,
         decoders: run.timings?.decoders,
-        add_files_seconds: round(run.addFilesSeconds),
-        write_seconds: round(run.timings?.writeSeconds ?? Number.NaN),
-        caching_seconds: round(run.timings?.totalSeconds ?? Number.NaN),
+        add_files_seconds: run.addFilesSeconds,
+        write_seconds: run.timings?.writeSeconds ?? Number.NaN,
+        caching_seconds: run.timings?.totalSeconds ?? Number.NaN,
         ...(options.readOnly ? { read_only_seconds: readOnly } : {}),
-        total_over_decode_only: round(run.totalSeconds / decodeOnly.result.seconds),
-        stage_rates_per_second: Object.fromEntries(run.stages.map((s) => [s.stage, round(s.rate, 1)])),
-        peak_single_renderer_rss_mb: Math.round(ingest.peakMaxMb),
-        peak_renderer_rss_mb_decode_only: Math.round(decodeOnly.peakSumMb),
+        total_over_decode_only: run.totalSeconds / decodeOnly.result.seconds,
+        stage_rates_per_second: Object.fromEntries(run.stages.map((s) => [s.stage, s.rate])),
+        peak_single_renderer_rss_mb: ingest.peakMaxMb,
+        peak_renderer_rss_mb_decode_only: decodeOnly.peakSumMb,
         // CPU seconds of all Chromium processes during each phase: on a machine with few cores, reading (file
         // IPC, zip.js, CRC-32, inflate) competes with decoding for the same cores.
-        cpu_seconds_decode_only: round(decodeOnly.cpuSeconds, 1),
-        cpu_seconds_ingest: round(ingest.cpuSeconds, 1),
+        cpu_seconds_decode_only: decodeOnly.cpuSeconds,
+        cpu_seconds_ingest: ingest.cpuSeconds,
         cores: availableParallelism(),
         rss_measure:
           'VmRSS from /proc/<pid>/status, summed over this Chromium’s renderer processes, peak of 250 ms samples',

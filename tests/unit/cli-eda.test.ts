@@ -40,20 +40,25 @@ describe('npm run -s cli -- eda', () => {
   it('prints the summary of the real metadata as one JSON object', async () => {
     const run = await cli(CANONICAL);
     expect(run.stderr).toBe('');
-    expect(summaryOf(run)).toEqual({
+    const summary = summaryOf(run);
+    // Full precision (the UI rounds): Python's statistics.mean/stdev over the 9,958 recorded ages give these.
+    expect(summary.age.mean).toBeCloseTo(51.863828077927295, 12);
+    expect(summary.age.std).toBeCloseTo(16.96861369249536, 12);
+    expect(summary.classes.mel.percent).toBeCloseTo(11.11333000499251, 12);
+    expect(summary).toEqual({
       rows: 10015,
       lesions: 7470,
       missing: { lesion_id: 0, image_id: 0, dx: 0, dx_type: 0, age: 57, sex: 0, localization: 0 },
       classes: {
-        nv: { count: 6705, percent: 66.95 },
-        mel: { count: 1113, percent: 11.11 },
-        bkl: { count: 1099, percent: 10.97 },
-        bcc: { count: 514, percent: 5.13 },
-        akiec: { count: 327, percent: 3.27 },
-        vasc: { count: 142, percent: 1.42 },
-        df: { count: 115, percent: 1.15 },
+        nv: { count: 6705, percent: (100 * 6705) / 10015 },
+        mel: { count: 1113, percent: (100 * 1113) / 10015 },
+        bkl: { count: 1099, percent: (100 * 1099) / 10015 },
+        bcc: { count: 514, percent: (100 * 514) / 10015 },
+        akiec: { count: 327, percent: (100 * 327) / 10015 },
+        vasc: { count: 142, percent: (100 * 142) / 10015 },
+        df: { count: 115, percent: (100 * 115) / 10015 },
       },
-      age: { count: 9958, mean: 51.86, std: 16.97, min: 0, q1: 40, median: 50, q3: 65, max: 85 },
+      age: { ...summary.age, count: 9958, min: 0, q1: 40, median: 50, q3: 65, max: 85 },
       sex: { male: 5406, female: 4552, unknown: 57 },
       dx_type: { histo: 5340, follow_up: 3704, consensus: 902, confocal: 69 },
       localization: {

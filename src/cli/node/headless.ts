@@ -328,11 +328,6 @@ async function readMetadata(
   return parseMetadata(text, name);
 }
 
-function round(x: number, digits = 6): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
 async function testMetrics(
   network: Network,
   dataset: Parameters<typeof predict>[1],
@@ -366,7 +361,7 @@ async function testMetrics(
       image_ids: imageIds,
       y_true: prediction.yTrue,
       y_pred: prediction.yPred,
-      y_prob: yProb.map((row) => row.map((p) => round(p))),
+      y_prob: yProb,
     };
   }
   return metrics;

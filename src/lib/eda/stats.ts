@@ -191,13 +191,3 @@ export function boxStats(values: readonly number[]): BoxStats {
     outliers: sorted.filter((x) => x < lowFence || x > highFence),
   };
 }
-
-/** Rounds half away from zero at `digits` decimals, without the 1.005 → 1.00 surprise of `Math.round(x * 100)`. */
-export function round(x: number, digits = 2): number {
-  if (!Number.isFinite(x)) return x;
-  const shift = (v: number, by: number): number => {
-    const [mantissa, exponent = '0'] = `${v}`.split('e');
-    return Number(`${mantissa}e${Number(exponent) + by}`);
-  };
-  return Math.sign(x) * shift(Math.round(shift(Math.abs(x), digits)), -digits);
-}

@@ -1,7 +1,7 @@
 import { DX, type Dx } from '../data/dx.ts';
 import { HAM10000_COLUMNS, type Ham10000Column } from '../data/metadata.ts';
 import type { LesionRecord, Metadata } from '../data/types.ts';
-import { describe, round } from './stats.ts';
+import { describe } from './stats.ts';
 import type { EdaSummary } from './types.ts';
 
 const FIELD: Record<Ham10000Column, keyof LesionRecord> = {
@@ -25,8 +25,8 @@ export function edaColumns(metadata: Metadata): Ham10000Column[] {
 }
 
 /**
- * The EDA figures of issue #2, as the CLI prints them. Age figures are before imputation; mean, std and
- * quartiles are rounded to 2 decimals (use `describe` from stats.ts for unrounded values).
+ * The EDA figures of issue #2, as the CLI prints them. Age figures are before imputation. Nothing is rounded here:
+ * machine-readable output keeps full precision, and the UI rounds when it shows a figure.
  * `columns` are those reported in `missing` (every one, 0 included); by default all of HAM10000's.
  * Without lesion ids (one-hot files) `lesions` is 0 and `images_per_lesion` is empty.
  */
@@ -48,7 +48,7 @@ export function summarize(
   const classes = Object.fromEntries(
     classOrder.map((dx) => {
       const count = dxCounts.get(dx) as number;
-      return [dx, { count, percent: rows === 0 ? 0 : round((100 * count) / rows) }];
+      return [dx, { count, percent: rows === 0 ? 0 : (100 * count) / rows }];
     }),
   ) as EdaSummary['classes'];
 
@@ -71,12 +71,12 @@ export function summarize(
     classes,
     age: {
       count: ages.count,
-      mean: round(ages.mean),
-      std: round(ages.std),
+      mean: ages.mean,
+      std: ages.std,
       min: ages.min,
-      q1: round(ages.q1),
-      median: round(ages.median),
-      q3: round(ages.q3),
+      q1: ages.q1,
+      median: ages.median,
+      q3: ages.q3,
       max: ages.max,
     },
     sex: valueCounts(records, 'sex'),

@@ -10,7 +10,7 @@ export interface PageInfo {
   available: boolean;
 }
 
-export type PageId = 'data' | 'explore' | 'train' | 'results' | 'runs' | 'predict';
+export type PageId = 'learn' | 'data' | 'explore' | 'train' | 'results' | 'runs' | 'predict';
 
 export const PAGES: readonly PageInfo[] = [
   { id: 'data', label: 'Data', available: true },
@@ -19,6 +19,7 @@ export const PAGES: readonly PageInfo[] = [
   { id: 'results', label: 'Results', available: true },
   { id: 'runs', label: 'Runs', available: true },
   { id: 'predict', label: 'Predict', available: true },
+  { id: 'learn', label: 'Learn', available: true },
 ];
 
 function pageFromHash(hash: string): PageId {

@@ -436,7 +436,8 @@ function createTraining() {
 
   let timer: ReturnType<typeof setInterval> | null = null;
 
-  async function start() {
+  /** Starts a run with the form's settings; `name` names it in the Runs table (lessons name their experiments). */
+  async function start(options: { name?: string } = {}) {
     submitted = true;
     const { config } = validated;
     if (!config) return;
@@ -480,7 +481,9 @@ function createTraining() {
     let record: RunRecord;
     try {
       record = createRun({
-        name: `${spec.label} ${config.inputSize} px, ${config.split?.grouped ? 'lesion-grouped' : 'leaky'} split`,
+        name:
+          options.name ??
+          `${spec.label} ${config.inputSize} px, ${config.split?.grouped ? 'lesion-grouped' : 'leaky'} split`,
         created,
         config: {
           model: modelConfigFor(form.backbone, config.inputSize ?? form.imageSize, config.head!, DX),

@@ -166,6 +166,66 @@ describe('TensorFlow.js layers weights (real MobileNetV2 0.35, ImageNet)', () =>
   });
 });
 
+describe('damaged TensorFlow.js files are named, with what to do', () => {
+  const json = readFileSync(join(tfjsDir, 'model.json'), 'utf8');
+  const shard = readFileSync(join(tfjsDir, 'group1-shard1of1.bin'));
+  const bytesFile = (name: string, bytes: Uint8Array): FileLike => ({
+    name,
+    // A copy of exactly these bytes (Buffer.slice would share the whole file).
+    arrayBuffer: async () => new Uint8Array(bytes).buffer as ArrayBuffer,
+  });
+  const files = (modelJson: string, shardBytes: Uint8Array) => [
+    bytesFile('model.json', new TextEncoder().encode(modelJson)),
+    bytesFile('group1-shard1of1.bin', shardBytes),
+  ];
+  const load = async (modelJson: string, shardBytes: Uint8Array) => {
+    const model = buildBackbone('mobilenet_v2_0.35', 96);
+    try {
+      return await loadTfjsLayersWeights(model, filesIOHandler(files(modelJson, shardBytes)), 'model.json');
+    } finally {
+      model.dispose();
+    }
+  };
+
+  it('a shard cut short names the shard and the weight where the data runs out', async () => {
+    // The manifest lists the moving statistics last; 11,520 bytes short ends inside block_16_depthwise_BN's.
+    await expect(load(json, shard.subarray(0, shard.byteLength - 11_520))).rejects.toThrow(
+      'group1-shard1of1.bin holds 1,629,312 bytes, 11,520 fewer than the 1,640,832 that model.json describes: ' +
+        'the data runs out at the weight block_16_depthwise_BN/moving_variance. The file was cut short (an interrupted download or ' +
+        'copy?): get it again.',
+    );
+  });
+
+  it('an odd-length shard is refused by name, not as a typed-array error', async () => {
+    await expect(load(json, shard.subarray(0, shard.byteLength - 3))).rejects.toThrow(
+      /^group1-shard1of1\.bin holds 1,640,829 bytes, 3 fewer than the 1,640,832 that model\.json describes: the data runs out at the weight Conv_1_bn\/moving_variance\./,
+    );
+  });
+
+  it('a shard with extra bytes is refused, not loaded silently', async () => {
+    const padded = new Uint8Array(shard.byteLength + 64);
+    padded.set(shard);
+    await expect(load(json, padded)).rejects.toThrow(
+      'group1-shard1of1.bin holds 1,640,896 bytes, 64 more than the 1,640,832 that model.json describes: the ' +
+        'shard does not belong to this model.json (or was altered). Use the shard files that came with this ' +
+        'model.json.',
+    );
+  });
+
+  it('an edited shape in model.json names the weight and both shapes', async () => {
+    const edited = json.replace(
+      '{"name": "Conv1/kernel", "shape": [3, 3, 3, 16]',
+      '{"name": "Conv1/kernel", "shape": [3, 3, 16, 3]',
+    );
+    expect(edited).not.toBe(json);
+    const error = await expectMismatch(load(edited, shard));
+    expect(error.message).toBe(
+      'model.json does not fit the model: Conv1/kernel has shape [3, 3, 16, 3] (at model.json:Conv1/kernel), ' +
+        'the model expects [3, 3, 3, 16]',
+    );
+  });
+});
+
 describe('Keras .h5 weights', () => {
   it('real MobileNet v1 0.25 .h5: all 135 arrays land in their layers, byte-equal to what h5wasm reads', async () => {
     const model = buildBackbone('mobilenet_v1_0.25', 224);

@@ -4,7 +4,7 @@
  * `filesIOHandler`), then its weights are copied into our backbone by layer and weight name.
  */
 import * as tf from '@tensorflow/tfjs';
-import { assignWeights, readNamedWeights, type LoadReport, type NamedWeight } from './assign.ts';
+import { assignWeights, shortWeightName, type LoadReport, type NamedWeight } from './assign.ts';
 
 /** A dropped File, or anything else with a name and bytes (Node tests wrap fs reads in this). */
 export interface FileLike {
@@ -57,6 +57,7 @@ export function filesIOHandler(files: readonly FileLike[]): tf.io.IOHandler {
         const buffers: ArrayBuffer[] = [];
         for (const group of manifest) {
           specs.push(...group.weights);
+          const shards: Array<{ name: string; bytes: number }> = [];
           for (const path of group.paths) {
             const file = byName.get(basename(path));
             if (!file) {
@@ -64,8 +65,11 @@ export function filesIOHandler(files: readonly FileLike[]): tf.io.IOHandler {
                 `${basename(jsonFile.name)} lists the shard ${basename(path)}, which is not among the files`,
               );
             }
-            buffers.push(await file.arrayBuffer());
+            const buffer = await file.arrayBuffer();
+            buffers.push(buffer);
+            shards.push({ name: basename(path), bytes: buffer.byteLength });
           }
+          checkShardBytes(basename(jsonFile.name), group.weights, shards);
         }
         return [specs, buffers];
       });
@@ -73,15 +77,93 @@ export function filesIOHandler(files: readonly FileLike[]): tf.io.IOHandler {
   };
 }
 
-/** Loads a TensorFlow.js layers model (URL or IOHandler) and returns its weights by name; the model is disposed. */
+const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8, uint8: 1 };
+const QUANTIZED_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
+
+/** Bytes one manifest entry takes in its shards. */
+function entryBytes(spec: tf.io.WeightsManifestEntry): number {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  const per = spec.quantization ? QUANTIZED_BYTES[spec.quantization.dtype] : DTYPE_BYTES[spec.dtype];
+  if (per === undefined)
+    throw new Error(`the weight ${spec.name} has a data type this app cannot read (${spec.dtype})`);
+  return size * per;
+}
+
+/**
+ * The shards of one manifest group must hold exactly the bytes its weights need. Without this check tf reports a
+ * short or padded shard as "byte length of Float32Array should be a multiple of 4" or a value count, naming
+ * neither the file nor the weight — or, for extra bytes, loads silently from a file that is not this model's.
+ */
+export function checkShardBytes(
+  jsonName: string,
+  weights: readonly tf.io.WeightsManifestEntry[],
+  shards: ReadonlyArray<{ name: string; bytes: number }>,
+): void {
+  const needed = weights.reduce((sum, w) => sum + entryBytes(w), 0);
+  const held = shards.reduce((sum, s) => sum + s.bytes, 0);
+  if (held === needed) return;
+  const names = shards.map((s) => s.name).join(' + ') || 'no shard';
+  const count = (n: number) => n.toLocaleString('en-US');
+  if (held > needed) {
+    throw new Error(
+      `${names} holds ${count(held)} bytes, ${count(held - needed)} more than the ${count(needed)} that ` +
+        `${jsonName} describes: the shard does not belong to this model.json (or was altered). Use the shard ` +
+        `files that came with this model.json.`,
+    );
+  }
+  // The first weight that does not fit whole is where the data runs out.
+  let offset = 0;
+  let first = weights[0]?.name ?? '';
+  for (const w of weights) {
+    if (offset + entryBytes(w) > held) {
+      first = w.name;
+      break;
+    }
+    offset += entryBytes(w);
+  }
+  throw new Error(
+    `${names} holds ${count(held)} bytes, ${count(needed - held)} fewer than the ${count(needed)} that ` +
+      `${jsonName} describes: the data runs out at the weight ${first}. The file was cut short (an interrupted ` +
+      `download or copy?): get it again.`,
+  );
+}
+
+/**
+ * The named weights of a TensorFlow.js layers model (URL or IOHandler), read straight from its weights manifest.
+ * The topology is not rebuilt: weights are matched to our backbone by name later (assignWeights), which names any
+ * weight whose shape was changed, is missing or is extra — where tf.loadLayersModel would say only
+ * "Shape mismatch: [3,3,3,16] vs. [3,3,16,3]".
+ */
 export async function readTfjsLayersWeights(source: string | tf.io.IOHandler): Promise<NamedWeight[]> {
   const label = typeof source === 'string' ? source : 'model.json';
-  const loaded = await tf.loadLayersModel(source);
+  const handler = typeof source === 'string' ? tf.io.http(source) : source;
+  if (!handler.load) throw new Error(`${label} cannot be read`);
+  const artifacts = await handler.load();
+  if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error(`${label} holds no weights`);
+  const data = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+  checkShardBytes(label, artifacts.weightSpecs, [{ name: 'the weights data', bytes: data.byteLength }]);
+  const tensors = tf.io.decodeWeights(data, artifacts.weightSpecs);
+  const out: NamedWeight[] = [];
   try {
-    return await readNamedWeights(loaded, label);
+    for (const spec of artifacts.weightSpecs) {
+      const tensor = tensors[spec.name]!;
+      const float = tensor.dtype === 'float32' ? tensor : tf.cast(tensor, 'float32');
+      const values = await float.data();
+      if (float !== tensor) float.dispose();
+      // Keras names a weight `<layer>/<weight>`; a model nested in another adds outer scopes in front.
+      const parts = spec.name.split('/');
+      out.push({
+        layer: parts.length >= 2 ? (parts[parts.length - 2] as string) : spec.name,
+        weight: shortWeightName(spec.name),
+        shape: [...spec.shape],
+        values: values as Float32Array,
+        origin: `${label}:${spec.name}`,
+      });
+    }
   } finally {
-    loaded.dispose();
+    tf.dispose(Object.values(tensors));
   }
+  return out;
 }
 
 /** Copies the weights of a TensorFlow.js layers model (URL or IOHandler) into `model` by layer and weight name. */

@@ -1,3 +1,4 @@
+import { decodeText } from '../lib/data/listing.ts';
 import { UsageError } from './command.ts';
 
 /** Splits `--name value` / `--flag` options from positional arguments. */
@@ -32,7 +33,7 @@ export function parseArgs(
 export async function readInputFile(path: string): Promise<string> {
   const { readFile } = await import('node:fs/promises');
   try {
-    return await readFile(path, 'utf8');
+    return decodeText(await readFile(path));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a folder' : String(error);

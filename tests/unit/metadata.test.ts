@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DX } from '../../src/lib/data/dx.ts';
 import { NO_LESION_IDS_WARNING, parseMetadata } from '../../src/lib/data/metadata.ts';
 import { MetadataError, type Metadata } from '../../src/lib/data/types.ts';
+import { decodeText, textEncoding } from '../../src/lib/data/listing.ts';
 
 const HAM = resolve(import.meta.dirname, '../../../shared/data/ham10000');
 const read = (path: string): string => readFileSync(join(HAM, path), 'utf8');
@@ -360,6 +361,43 @@ describe('parseMetadata errors name the file, line and column', () => {
     const hmnist = 'pixel0000,pixel0001,pixel0002,label\n192,153,193,2\n';
     expect(parseError(hmnist, 'hmnist_8_8_L.csv').message).toBe(
       'hmnist_8_8_L.csv, line 1: missing required columns "lesion_id", "image_id", "dx" (the header has "pixel0000", "pixel0001", "pixel0002", "label").',
+    );
+  });
+});
+
+describe('metadata files in other encodings', () => {
+  const utf8 = readFileSync(join(HAM, CANONICAL));
+  const reference = parseMetadata(decodeText(utf8), CANONICAL);
+  const swap = (bytes: Buffer): Buffer => {
+    const out = Buffer.from(bytes);
+    out.swap16();
+    return out;
+  };
+  const le = Buffer.from(canonicalText, 'utf16le');
+
+  it.each([
+    ['UTF-16LE with a BOM', Buffer.concat([Buffer.from([0xff, 0xfe]), le]), 'utf-16le'],
+    ['UTF-16BE with a BOM', Buffer.concat([Buffer.from([0xfe, 0xff]), swap(le)]), 'utf-16be'],
+    ['UTF-16LE without a BOM', le, 'utf-16le'],
+    ['UTF-16BE without a BOM', swap(le), 'utf-16be'],
+    ['UTF-8 with a BOM', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), utf8]), 'utf-8'],
+  ] as const)('%s is read like the UTF-8 original', (_name, bytes, encoding) => {
+    expect(textEncoding(bytes)).toBe(encoding);
+    const metadata = parseMetadata(decodeText(bytes), CANONICAL);
+    expect(metadata.records).toEqual(reference.records);
+    expect(metadata.columns).toEqual(reference.columns);
+  });
+
+  it('a binary file is refused for its NUL bytes, with the line and what to do', () => {
+    const bytes = Buffer.concat([utf8.subarray(0, 200), Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0])]);
+    expect(textEncoding(bytes)).toBe('utf-8');
+    expect(() => parseMetadata(decodeText(bytes), 'sheet.csv')).toThrow(
+      new MetadataError(
+        'sheet.csv, line 4: the file contains NUL bytes, so it is not a text CSV (a spreadsheet or another ' +
+          'binary file?). Save it as "CSV UTF-8" and add it again.',
+        'sheet.csv',
+        4,
+      ),
     );
   });
 });

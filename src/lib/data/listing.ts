@@ -216,8 +216,30 @@ export function mergeListings(listings: readonly Listing[]): Listing {
  * Metadata text exactly as stored: a UTF-8 byte-order mark is kept (the CSV parser strips it) so that what the
  * parser sees and what the file holds never differ; invalid bytes become U+FFFD and surface as bad values there.
  */
+/**
+ * Text of a metadata file. UTF-8 unless the bytes say otherwise: a UTF-16 byte-order mark, or — for a UTF-16 file
+ * saved without one (Excel's "Unicode text") — NUL bytes in every other position of the first line. Read as UTF-8,
+ * such a file comes out as mojibake and is refused for "missing columns", which says nothing useful.
+ */
 export function decodeText(bytes: Uint8Array): string {
-  return new TextDecoder('utf-8', { ignoreBOM: true }).decode(bytes);
+  return new TextDecoder(textEncoding(bytes), { ignoreBOM: true }).decode(bytes);
+}
+
+export function textEncoding(bytes: Uint8Array): 'utf-8' | 'utf-16le' | 'utf-16be' {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  const sample = bytes.subarray(0, Math.min(bytes.length - (bytes.length % 2), 200));
+  if (sample.length < 4) return 'utf-8';
+  let evenNul = 0;
+  let oddNul = 0;
+  for (let i = 0; i < sample.length; i += 2) {
+    if (sample[i] === 0) evenNul++;
+    if (sample[i + 1] === 0) oddNul++;
+  }
+  const pairs = sample.length / 2;
+  if (oddNul > 0.9 * pairs && evenNul === 0) return 'utf-16le';
+  if (evenNul > 0.9 * pairs && oddNul === 0) return 'utf-16be';
+  return 'utf-8';
 }
 
 export function baseName(path: string): string {

@@ -62,6 +62,16 @@ export function parseMetadata(text: string, fileName: string): Metadata {
   // Papaparse guesses one line break for the whole file from its first one; files edited by hand or
   // concatenated mix them, so every line break becomes \n first.
   const content = text.replace(/^\uFEFF/, '').replace(/\r\n?/g, '\n');
+  const nul = content.indexOf('\0');
+  if (nul >= 0) {
+    const line = content.slice(0, nul).split('\n').length;
+    throw new MetadataError(
+      `${fileName}, line ${line}: the file contains NUL bytes, so it is not a text CSV (a spreadsheet or another ` +
+        'binary file?). Save it as "CSV UTF-8" and add it again.',
+      fileName,
+      line,
+    );
+  }
   const delimiter = detectDelimiter(content);
   const rows = readRows(content, delimiter, fileName);
   const header = rows[0];

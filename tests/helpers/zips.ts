@@ -97,7 +97,10 @@ export function repeatUnderIds(sources: readonly SourceImage[], imageIds: readon
 
 /** One entry of a zip: a file copied from disk, a text, or a directory. */
 export type ZipEntrySpec =
-  { name: string; file: string } | { name: string; text: string } | { name: string; directory: true };
+  | { name: string; file: string }
+  | { name: string; text: string }
+  | { name: string; bytes: Uint8Array }
+  | { name: string; directory: true };
 
 export interface WriteZipOptions {
   /** Force Zip64 records for every entry and for the end of the central directory, as in archives over 4 GB. */
@@ -138,6 +141,9 @@ export async function writeZip(
         await writer.add(entry.name, null, { directory: true });
       } else if ('file' in entry) {
         await writer.add(entry.name, new Uint8ArrayReader(await readFile(entry.file)));
+        files++;
+      } else if ('bytes' in entry) {
+        await writer.add(entry.name, new Uint8ArrayReader(entry.bytes));
         files++;
       } else {
         await writer.add(entry.name, new TextReader(entry.text));

@@ -248,6 +248,37 @@ describe('entries that are not data', () => {
   });
 });
 
+describe('zip bombs and oversized entries', () => {
+  it('refuses them by name from the central directory, before inflating, and still reads the other images', async () => {
+    const good = originals.slice(0, 13);
+    const bomb = await writeZip(join(dir, 'bomb.zip'), [
+      ...good.map((o) => ({ name: `images/${o.imageId}.jpg`, file: o.path })),
+      { name: 'images/ISIC_9999991.jpg', bytes: new Uint8Array(60 * 1024 * 1024) },
+      { name: 'images/ISIC_9999992.jpg', bytes: new Uint8Array(4 * 1024 * 1024) },
+      { name: 'HAM10000_metadata.csv', bytes: new Uint8Array(70 * 1024 * 1024).fill(0x2c) },
+    ]);
+    // Deflated zeros: a few hundred kB on disk for 134 MB announced.
+    expect(bomb.bytes).toBeLessThan(5_000_000);
+    const listing = await listFile(bomb.path);
+    expect(sortedIds(listing.images)).toEqual(good.map((o) => o.imageId).sort());
+    expect(listing.metadata).toEqual([]);
+    expect(listing.ignored).toHaveLength(3);
+    expect(listing.ignored[0]).toBe(
+      'bomb.zip:images/ISIC_9999991.jpg (it would inflate to 62.9 MB, more than the 52.4 MB any image here ' +
+        'needs, so it is not read (a damaged or malicious archive?))',
+    );
+    expect(listing.ignored[1]).toMatch(
+      /^bomb\.zip:images\/ISIC_9999992\.jpg \(it would inflate [\d,]+ times \([\d.]+ kB to 4\.2 MB\); no image compresses like that, so it is not read \(a zip bomb\?\)\)$/,
+    );
+    expect(listing.ignored[2]).toMatch(
+      /^bomb\.zip:HAM10000_metadata\.csv \(it would inflate to 73\.4 MB, more than the 67\.1 MB any metadata file here needs/,
+    );
+    expect(await digests(listing.images)).toEqual(
+      new Map(good.map((o) => [o.imageId, o.sha256] as [string, string])),
+    );
+  });
+});
+
 describe('listLooseFiles: a folder drop', () => {
   it('lists the JPEGs of a dropped folder and the CSV next to them, reading original bytes', async () => {
     const files = [

@@ -109,6 +109,11 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string, sp
   const location = `${zipName}:${path}`;
   builder.countEntry();
   const kind = classifyPath(path);
+  const refusal = kind.kind === 'image' || kind.kind === 'metadata' ? oversized(entry, kind.kind) : null;
+  if (refusal !== null) {
+    builder.addIgnored(location, refusal);
+    return;
+  }
   switch (kind.kind) {
     case 'image':
       builder.addImage(
@@ -136,6 +141,35 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string, sp
       builder.addIgnored(location);
       break;
   }
+}
+
+/** No HAM10000 image comes near this (the originals are 0.3 MB; a 12000×9000 photo is about 30 MB). */
+export const MAX_IMAGE_BYTES = 50 * 1024 * 1024;
+/** The real metadata CSV is 0.56 MB. */
+export const MAX_METADATA_BYTES = 64 * 1024 * 1024;
+/** JPEG and PNG data hardly deflate (HAM10000's JPEGs: about 1.05:1); a far higher ratio is a zip bomb. */
+export const MAX_IMAGE_RATIO = 100;
+
+const mb = (bytes: number): string =>
+  bytes < 1e6
+    ? `${(bytes / 1e3).toLocaleString('en-US', { maximumFractionDigits: 1 })} kB`
+    : `${(bytes / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
+
+/**
+ * Why an entry is not read at all, judged from the central directory before a byte is inflated: one entry that
+ * inflates to gigabytes would take the tab's memory and block every other image. Reading checks again (zip-span
+ * inflates into a buffer of the announced size, so an entry that lies about its size cannot grow past it).
+ */
+function oversized(entry: FileEntry, kind: 'image' | 'metadata'): string | null {
+  const size = entry.uncompressedSize;
+  const max = kind === 'image' ? MAX_IMAGE_BYTES : MAX_METADATA_BYTES;
+  if (size > max) {
+    return `it would inflate to ${mb(size)}, more than the ${mb(max)} any ${kind === 'image' ? 'image' : 'metadata file'} here needs, so it is not read (a damaged or malicious archive?)`;
+  }
+  if (kind === 'image' && entry.compressedSize > 0 && size / entry.compressedSize > MAX_IMAGE_RATIO) {
+    return `it would inflate ${Math.round(size / entry.compressedSize).toLocaleString('en-US')} times (${mb(entry.compressedSize)} to ${mb(size)}); no image compresses like that, so it is not read (a zip bomb?)`;
+  }
+  return null;
 }
 
 async function readEntry(

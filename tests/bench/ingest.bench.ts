@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import Papa from 'papaparse';
 import { createServer, type ViteDevServer } from 'vite';
 import type { Page } from 'playwright-core';
-import { securityHeaders } from '../../vite.config.ts';
+import { securityHeaders } from '../../deploy/security-headers.ts';
 import { chromium } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
 import {

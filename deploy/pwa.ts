@@ -55,6 +55,8 @@ export const pwaOptions: Partial<VitePWAOptions> = {
     globPatterns: PRECACHE_GLOBS,
     maximumFileSizeToCacheInBytes: MAX_PRECACHED_FILE_BYTES,
     navigateFallback: 'index.html',
+    // A link opened to a served file (weights, the sample pack) must get that file, not the app.
+    navigateFallbackDenylist: [/\/models\//, /\/samples\//],
     cleanupOutdatedCaches: true,
     clientsClaim: false,
     skipWaiting: false,

@@ -17,9 +17,18 @@ import {
   type StageProgress,
 } from '../worker/ingest-client.ts';
 import type { MatchReport, Metadata } from '../lib/data/types.ts';
+import { DownloadProblem, formatBytes, parseDatasetUrl } from '../lib/data/download.ts';
 import { buildEdaView, type EdaView } from './eda.svelte.ts';
+import { servedUrl } from './served-url.ts';
 
-export type DatasetPhase = 'idle' | 'restoring' | 'adding' | 'caching' | 'forgetting';
+export type DatasetPhase = 'idle' | 'restoring' | 'adding' | 'opening' | 'caching' | 'forgetting';
+
+/** The sample pack served with the app (made by `npm run sample`; see public/samples/ATTRIBUTION.md). */
+export const SAMPLE_PATH = 'samples/ham10000-sample.zip';
+export const SAMPLE_ATTRIBUTION_PATH = 'samples/ATTRIBUTION.md';
+
+/** The query parameter that opens a dataset on load: `?dataset=<url>` (relative to the page, same origin). */
+export const DATASET_QUERY = 'dataset';
 
 /** An error as shown: the worker's IngestError plus an id so the user can dismiss it. */
 export interface ShownError extends IngestError {
@@ -50,6 +59,8 @@ function createDataset() {
   let samples = $state.raw<Sample[] | null>(null);
   let samplesFor: string | null = null;
   let samplesLoading = $state(false);
+  /** The URL being downloaded and opened, while phase is 'opening'. */
+  let openingUrl = $state<string | null>(null);
   let nextErrorId = 1;
   /** The restore started on page load; files dropped meanwhile wait for it instead of being refused. */
   let restoring: Promise<void> | null = null;
@@ -85,6 +96,9 @@ function createDataset() {
         break;
       case 'cancelled':
         stopped = true;
+        break;
+      case 'notice':
+        notice = { kind: event.kind, text: event.text };
         break;
     }
   }
@@ -181,6 +195,9 @@ function createDataset() {
     get samplesLoading() {
       return samplesLoading;
     },
+    get openingUrl() {
+      return openingUrl;
+    },
     /** Images the worker can cache now: matched in this visit (a restored dataset's images live only in the cache). */
     get cacheable(): number {
       return restored && files.length === 0 ? 0 : (match?.matched ?? 0);
@@ -228,6 +245,57 @@ function createDataset() {
       stages = [];
       const snapshot = await run('adding', (c) => c.addFiles(list));
       if (snapshot) restored = snapshot.restored;
+    },
+
+    /**
+     * Downloads the dataset zip at `input` (an address, or a path relative to the page) and adds it like a drop.
+     * Resolves true when the zip was opened (its match report is then shown, and the cache step offered).
+     */
+    async openUrl(input: string): Promise<boolean> {
+      let url: string;
+      try {
+        url = parseDatasetUrl(input, document.baseURI);
+      } catch (error) {
+        if (!(error instanceof DownloadProblem)) throw error;
+        addError({ code: 'download', message: error.message, url: error.url });
+        return false;
+      }
+      if (restoring) await restoring;
+      notice = null;
+      stopped = false;
+      stages = [];
+      openingUrl = url;
+      try {
+        const snapshot = await run('opening', (c) => c.openUrl(url));
+        if (snapshot === null) return false;
+        restored = snapshot.restored;
+        const file = snapshot.files.at(-1);
+        // `notice` may have been set by the worker's events meanwhile (a retry, an offline copy): keep a warning.
+        const news = notice as DatasetNotice | null;
+        if (news?.kind !== 'warn' && file !== undefined) {
+          notice = {
+            kind: 'ok',
+            text:
+              `Opened ${url} (${formatBytes(file.size)}). The file is kept in this browser: opening it again ` +
+              'checks it with the server and works offline.',
+          };
+        }
+        return snapshot.errors.length === 0;
+      } finally {
+        openingUrl = null;
+      }
+    },
+
+    /** The sample pack served with the app: a small, attributed part of HAM10000 to try everything with. */
+    openSample(): Promise<boolean> {
+      return this.openUrl(servedUrl(SAMPLE_PATH));
+    },
+
+    /** Opens `?dataset=<url>` of the page's address, if there is one (after the page-load restore). */
+    async openFromPageQuery(search: string): Promise<void> {
+      const url = new URLSearchParams(search).get(DATASET_QUERY);
+      if (url === null || url.trim() === '') return;
+      await this.openUrl(url);
     },
 
     async startCaching() {

@@ -30,6 +30,29 @@ export const SAMPLE_ATTRIBUTION_PATH = 'samples/ATTRIBUTION.md';
 /** The query parameter that opens a dataset on load: `?dataset=<url>` (relative to the page, same origin). */
 export const DATASET_QUERY = 'dataset';
 
+/**
+ * The URL being opened, kept for this tab only: a reload in the middle of a download opens it again, which
+ * resumes from the partial file. Cleared when the open ends in any way other than the page going away.
+ */
+const OPENING_KEY = 'lesion-lab:opening-url';
+
+function rememberOpening(url: string | null): void {
+  try {
+    if (url === null) sessionStorage.removeItem(OPENING_KEY);
+    else sessionStorage.setItem(OPENING_KEY, url);
+  } catch {
+    // Storage disabled: a reload then needs one more click, and the download still resumes.
+  }
+}
+
+function interruptedOpening(): string | null {
+  try {
+    return sessionStorage.getItem(OPENING_KEY);
+  } catch {
+    return null;
+  }
+}
+
 /** An error as shown: the worker's IngestError plus an id so the user can dismiss it. */
 export interface ShownError extends IngestError {
   id: number;
@@ -265,6 +288,7 @@ function createDataset() {
       stopped = false;
       stages = [];
       openingUrl = url;
+      rememberOpening(url);
       try {
         const snapshot = await run('opening', (c) => c.openUrl(url));
         if (snapshot === null) return false;
@@ -283,6 +307,7 @@ function createDataset() {
         return snapshot.errors.length === 0;
       } finally {
         openingUrl = null;
+        rememberOpening(null);
       }
     },
 
@@ -291,10 +316,13 @@ function createDataset() {
       return this.openUrl(servedUrl(SAMPLE_PATH));
     },
 
-    /** Opens `?dataset=<url>` of the page's address, if there is one (after the page-load restore). */
-    async openFromPageQuery(search: string): Promise<void> {
-      const url = new URLSearchParams(search).get(DATASET_QUERY);
-      if (url === null || url.trim() === '') return;
+    /**
+     * On page load, after the restore: opens `?dataset=<url>` of the page's address, or else the URL whose
+     * download a reload of this tab interrupted (both resume from the partial file).
+     */
+    async openOnLoad(search: string): Promise<void> {
+      const url = new URLSearchParams(search).get(DATASET_QUERY)?.trim() || interruptedOpening();
+      if (url === null || url === '') return;
       await this.openUrl(url);
     },
 
@@ -312,10 +340,13 @@ function createDataset() {
     /** Stops listing, reading or caching; what was loaded before stays. */
     async cancel() {
       if (!client || phase === 'idle') return;
+      const downloading = phase === 'opening';
       await client.cancel().catch(() => false);
       notice = {
         kind: 'info',
-        text: 'Stopped. Everything loaded before is still here; an older cache is kept.',
+        text: downloading
+          ? 'Stopped. The part downloaded so far is kept in this browser: open the same address again to resume.'
+          : 'Stopped. Everything loaded before is still here; an older cache is kept.',
       };
     },
 

@@ -156,6 +156,36 @@ describe('open a dataset from a URL on this site', () => {
     expect(server.requestsTo('/test-packs/ranged.zip').map((r) => [r.range, r.status])).toEqual([
       ['bytes=0-', 206],
     ]);
+
+    // Opening it again checks the copy with its last byte and keeps it; the listing is replaced, not doubled.
+    await s.page.getByRole('button', { name: 'Open', exact: true }).click();
+    await s.page.getByTestId('dataset-notice').filter({ hasText: 'Opened' }).waitFor();
+    await s.page.getByRole('button', { name: 'Open', exact: true }).waitFor();
+    expect(server.requestsTo('/test-packs/ranged.zip').map((r) => [r.range, r.status])).toEqual([
+      ['bytes=0-', 206],
+      [`bytes=${server.packBytes - 1}-`, 206],
+    ]);
+    expect(await text(s.page, 'matched-count')).toBe('240 images matched');
+    expect(await text(s.page, 'match-report')).toContain('0 duplicate copies skipped');
+    await s.done();
+  });
+
+  it('uses the downloaded copy when the server cannot be reached any more', async () => {
+    const s = await open();
+    await openTyped(s.page, '/test-packs/offline-after-first.zip');
+    expect(await matched(s.page)).toBe('240 images matched');
+    await s.page.getByRole('button', { name: 'Open', exact: true }).click();
+    const notice = s.page.getByTestId('dataset-notice').filter({ hasText: 'cannot be reached' });
+    await notice.waitFor({ timeout: 60_000 });
+    expect(await notice.textContent()).toContain(
+      `using the copy of ${server.origin}/test-packs/offline-after-first.zip downloaded on`,
+    );
+    expect(await text(s.page, 'matched-count')).toBe('240 images matched');
+    // Chromium itself retries a connection closed before any answer, so the closed ones may be several.
+    const statuses = server.requestsTo('/test-packs/offline-after-first.zip').map((r) => r.status);
+    expect(statuses[0]).toBe(206);
+    expect(statuses.length).toBeGreaterThan(1);
+    expect(statuses.slice(1).every((status) => status === 0)).toBe(true);
     await s.done();
   });
 

@@ -10,6 +10,7 @@
  *   /test-packs/slow*.zip         range requests, the first answer trickled (`slowChunk` bytes per 100 ms), so a
  *                                 test can reload the page mid-download (one path per test: only the first
  *                                 request to each path is slow)
+ *   /test-packs/offline-after-first.zip   served once; later connections close before any answer (offline)
  *   anything else missing         404
  *
  * Every request is logged (host, path, Range header, status) so tests can check what the app asked for and that
@@ -110,6 +111,13 @@ export async function startPackServer(options: PackServerOptions): Promise<PackS
           log,
         );
       }
+      if (name === 'offline-after-first.zip' && count > 1) {
+        // The network is gone: the connection closes before any answer.
+        log(0);
+        req.socket.destroy();
+        return;
+      }
+      if (name === 'offline-after-first.zip') return sendBytes(req, res, pack, meta, { ranges: true }, log);
       if (/^slow[\w-]*\.zip$/.test(name)) {
         return sendBytes(
           req,

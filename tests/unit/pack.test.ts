@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -164,6 +164,26 @@ describe('npm run -s cli -- pack', () => {
         Buffer.compare(Buffer.from(await image.read()), await readFile(join(SMALL, `${image.imageId}.jpg`))),
       ).toBe(0);
     }
+  });
+
+  it('gives the same pack with worker threads (--jobs 2) as with one', async () => {
+    const dir = join(tmp, 'few-originals');
+    await mkdir(dir);
+    const names = (await readdir(ORIGINALS)).filter((n) => n.endsWith('.jpg')).slice(0, 6);
+    for (const name of names) await copyFile(join(ORIGINALS, name), join(dir, name));
+    const one = join(tmp, 'jobs-1.zip');
+    const two = join(tmp, 'jobs-2.zip');
+    expect(
+      json(await cli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--out', one)),
+    ).toMatchObject({
+      images: 6,
+      resized: 6,
+      jobs: 1,
+    });
+    expect(
+      json(await cli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--jobs', '2', '--out', two)),
+    ).toMatchObject({ images: 6, resized: 6, jobs: 2 });
+    expect((await readFile(one)).equals(await readFile(two))).toBe(true);
   });
 
   it('explains bad arguments and leaves no file behind when nothing matches', async () => {

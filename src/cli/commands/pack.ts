@@ -1,10 +1,13 @@
 import { DEFAULT_PACK_SIZE } from '../../lib/data/pack.ts';
 import { parseArgs } from '../args.ts';
 import { UsageError, type CliCommand } from '../command.ts';
+import { availableParallelism } from 'node:os';
+import { DownscalePool } from '../node/pack-pool.ts';
 import { PackWriter } from '../node/pack-writer.ts';
 import { packImages, readPackInputs } from '../node/packing.ts';
 
-const USAGE = 'pack --images <zip|dir> --csv <metadata.csv> [--size 224] [--quality 90] --out <pack.zip>';
+const USAGE =
+  'pack --images <zip|dir> --csv <metadata.csv> [--size 224] [--quality 90] [--jobs <cores>] --out <pack.zip>';
 
 function wholeNumber(
   name: string,
@@ -26,7 +29,9 @@ export const command: CliCommand = {
     'A compact pack for slow networks: the metadata CSV as given plus the matched JPEGs, downscaled so the longer side is --size (never upscaled; smaller ones copied byte for byte)',
   usage: USAGE,
   async run(args) {
-    const { positional, options } = parseArgs(args, { options: ['images', 'csv', 'size', 'quality', 'out'] });
+    const { positional, options } = parseArgs(args, {
+      options: ['images', 'csv', 'size', 'quality', 'jobs', 'out'],
+    });
     if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
     const { images, csv, out } = options;
     if (images === undefined || csv === undefined || out === undefined) {
@@ -34,15 +39,19 @@ export const command: CliCommand = {
     }
     const size = wholeNumber('size', options.size, DEFAULT_PACK_SIZE, 16, 4096);
     const quality = wholeNumber('quality', options.quality, 90, 1, 100);
+    // One thread unless asked: worker threads pay off only with idle cores (see pack-pool.ts).
+    const jobs = wholeNumber('jobs', options.jobs, 1, 1, Math.max(1, availableParallelism()) * 4);
     const t0 = performance.now();
     const inputs = await readPackInputs(images, csv);
     const writer = new PackWriter(out);
+    const pool = new DownscalePool(jobs);
     try {
       writer.add(inputs.csvName, inputs.csvBytes, { deflate: true });
       const total = inputs.match.matched.length;
       const packed = await packImages(writer, inputs.match.matched, {
         size,
         quality,
+        pool,
         onProgress: (done) => {
           if (done % 500 === 0 || done === total) {
             const seconds = (performance.now() - t0) / 1000;
@@ -63,12 +72,15 @@ export const command: CliCommand = {
         bytes,
         size,
         quality,
+        jobs,
         out,
         seconds: (performance.now() - t0) / 1000,
       };
     } catch (error) {
       writer.abort();
       throw error;
+    } finally {
+      await pool.close();
     }
   },
 };

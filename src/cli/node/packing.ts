@@ -5,15 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import jpeg from 'jpeg-js';
 import { decodeText } from '../../lib/data/listing.ts';
 import { describeMatch, matchImages, type MatchedImage, type MatchResult } from '../../lib/data/match.ts';
 import { parseMetadata } from '../../lib/data/metadata.ts';
 import { jpegSize } from '../../lib/data/jpeg-size.ts';
 import { packedSize, packImagePath } from '../../lib/data/pack.ts';
-import { resizeRgb } from '../../lib/data/resize.ts';
 import type { Metadata } from '../../lib/data/types.ts';
 import { listImages } from './images.ts';
+import { DownscalePool } from './pack-pool.ts';
 import type { PackWriter } from './pack-writer.ts';
 
 export interface PackInputs {
@@ -63,15 +62,18 @@ export interface PackImagesOptions {
   size: number | null;
   /** JPEG quality of re-encoded images. */
   quality: number;
-  /** Reads in flight while encoding. */
-  readAhead?: number;
+  /** Shrinks the images that need it (on several cores); without one, in this thread. */
+  pool?: DownscalePool;
   onProgress?: (done: number, total: number) => void;
 }
+
+type Outcome = { kind: 'copied' | 'resized'; bytes: Uint8Array } | { kind: 'failed'; error: unknown };
 
 /**
  * Writes `images` (in this order) under the pack's image folder. A file that is not a readable JPEG is skipped and
  * reported, not fatal, as in the CLI's training input; `size: null` (the sample) makes it fatal instead, since a
- * sample must hold exactly what was chosen.
+ * sample must hold exactly what was chosen. Reads and shrinking run ahead of the writes in a bounded window; the
+ * zip's order is the order given, whatever finishes first.
  */
 export async function packImages(
   writer: PackWriter,
@@ -79,63 +81,38 @@ export async function packImages(
   options: PackImagesOptions,
 ): Promise<PackedImages> {
   const result: PackedImages = { resized: 0, copied: 0, skipped: [] };
-  const readAhead = Math.max(1, options.readAhead ?? 8);
-  const reads: Array<Promise<Uint8Array> | undefined> = [];
-  const startRead = (i: number) => {
-    const read = (images[i] as MatchedImage).image.read();
-    read.catch(() => undefined);
-    reads[i] = read;
-  };
-  for (let i = 0; i < Math.min(readAhead, images.length); i++) startRead(i);
-  for (let i = 0; i < images.length; i++) {
-    if (i + readAhead < images.length) startRead(i + readAhead);
-    const { record, image } = images[i] as MatchedImage;
-    try {
-      const bytes = await (reads[i] as Promise<Uint8Array>);
-      const found = jpegSize(bytes);
-      if (found === null) throw new Error('not a JPEG file (a pack holds JPEGs only)');
-      const target = options.size === null ? null : packedSize(found.width, found.height, options.size);
-      if (target === null) {
-        writer.add(packImagePath(record.imageId), bytes);
-        result.copied++;
-      } else {
-        writer.add(packImagePath(record.imageId), downscale(bytes, target, options.quality));
-        result.resized++;
+  const pool = options.pool ?? new DownscalePool(1);
+  const window = Math.max(8, 2 * pool.jobs);
+  const outcomes: Array<Promise<Outcome> | undefined> = [];
+  const start = (i: number) => {
+    outcomes[i] = (async (): Promise<Outcome> => {
+      try {
+        const bytes = await (images[i] as MatchedImage).image.read();
+        const found = jpegSize(bytes);
+        if (found === null) throw new Error('not a JPEG file (a pack holds JPEGs only)');
+        const target = options.size === null ? null : packedSize(found.width, found.height, options.size);
+        if (target === null) return { kind: 'copied', bytes };
+        return { kind: 'resized', bytes: await pool.downscale(bytes, target, options.quality) };
+      } catch (error) {
+        return { kind: 'failed', error };
       }
-    } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      if (options.size === null) throw new Error(`${image.location}: ${reason}`, { cause: error });
+    })();
+  };
+  for (let i = 0; i < Math.min(window, images.length); i++) start(i);
+  for (let i = 0; i < images.length; i++) {
+    const outcome = await (outcomes[i] as Promise<Outcome>);
+    outcomes[i] = undefined;
+    if (i + window < images.length) start(i + window);
+    const { record, image } = images[i] as MatchedImage;
+    if (outcome.kind === 'failed') {
+      const reason = outcome.error instanceof Error ? outcome.error.message : String(outcome.error);
+      if (options.size === null) throw new Error(`${image.location}: ${reason}`, { cause: outcome.error });
       result.skipped.push({ image_id: record.imageId, location: image.location, reason });
-    } finally {
-      reads[i] = undefined;
+    } else {
+      writer.add(packImagePath(record.imageId), outcome.bytes);
+      result[outcome.kind]++;
     }
     options.onProgress?.(i + 1, images.length);
   }
   return result;
-}
-
-/** Decodes, shrinks with the core's area filter (no aliasing, a neutral reference) and re-encodes a JPEG. */
-function downscale(
-  bytes: Uint8Array,
-  target: { width: number; height: number },
-  quality: number,
-): Uint8Array {
-  const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
-  const small = resizeRgb(
-    { width: decoded.width, height: decoded.height, data: decoded.data, channels: 3 },
-    target.width,
-    target.height,
-    'area',
-  );
-  // jpeg-js encodes from RGBA.
-  const rgba = new Uint8Array(target.width * target.height * 4);
-  for (let p = 0, q = 0; p < small.data.length; p += 3, q += 4) {
-    rgba[q] = small.data[p] as number;
-    rgba[q + 1] = small.data[p + 1] as number;
-    rgba[q + 2] = small.data[p + 2] as number;
-    rgba[q + 3] = 255;
-  }
-  return new Uint8Array(
-    jpeg.encode({ width: target.width, height: target.height, data: rgba }, quality).data,
-  );
 }

@@ -264,6 +264,23 @@ describe('open a dataset from a URL on this site', () => {
     await s.done();
   });
 
+  it('cancels a download, keeps what it got, and resumes from there when opened again', async () => {
+    const s = await open();
+    await openTyped(s.page, '/test-packs/slow-cancel.zip');
+    await downloadedMoreThan(s.page, 0.3);
+    await s.page.getByRole('button', { name: 'Cancel' }).click();
+    await s.page.getByTestId('dataset-notice').filter({ hasText: 'Stopped' }).waitFor();
+    expect(await text(s.page, 'dataset-notice')).toContain('The part downloaded so far is kept');
+    expect(await s.page.locator('[data-stage="downloading"]').getAttribute('class')).toContain('stopped');
+    await s.page.getByRole('button', { name: 'Open', exact: true }).click();
+    expect(await matched(s.page)).toBe('240 images matched');
+    const asked = server.requestsTo('/test-packs/slow-cancel.zip');
+    expect(asked).toHaveLength(2);
+    expect(Number(/^bytes=(\d+)-$/.exec(asked[1]?.range ?? '')?.[1])).toBeGreaterThan(server.packBytes * 0.3);
+    expect(await downloadedSha256(s.page)).toEqual([server.packSha256]);
+    await s.done();
+  });
+
   it('tries the sample: matched count, then decode and cache, with its attribution linked', async () => {
     const s = await open();
     const link = s.page.getByTestId('sample-attribution');
@@ -310,6 +327,12 @@ describe('open a dataset from a URL on this site', () => {
       `Could not download ${server.origin}/test-packs/missing.zip: the server answered 404 Not Found.`,
     );
     expect(missing).toContain('HTTP 404');
+
+    // Something that is there but is not a zip: the archive error, naming the file.
+    await s.page.getByRole('button', { name: 'Dismiss this error' }).click();
+    await openTyped(s.page, '/samples/ATTRIBUTION.md');
+    const notZip = await alertText(s.page);
+    expect(notZip).toContain("ATTRIBUTION.md isn't a readable zip file");
     await s.done();
   });
 });

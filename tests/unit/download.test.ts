@@ -213,6 +213,17 @@ describe('judgeResponse', () => {
     ).toMatchObject({ kind: 'complete', validators: { total: 1000 } });
   });
 
+  it('does not take a web page for a zip (a single-page host answers unknown paths with its index)', () => {
+    const verdict = judgeResponse(
+      URL_,
+      planRequest(null, URL_),
+      null,
+      head(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': '900' }),
+    );
+    expect(verdict).toMatchObject({ kind: 'fail', problem: { code: 'http', url: URL_ } });
+    expect((verdict as { problem: Error }).problem.message).toContain('answered with a web page, not a zip');
+  });
+
   it('names the URL and the status of an HTTP error', () => {
     const verdict = judgeResponse(URL_, planRequest(null, URL_), null, head(404, {}, 'Not Found'));
     expect(verdict).toMatchObject({ kind: 'fail', problem: { code: 'http', status: 404, url: URL_ } });

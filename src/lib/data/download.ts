@@ -182,6 +182,19 @@ export function judgeResponse(
   head: ResponseHead,
 ): Verdict {
   const { status } = head;
+  if ((status === 200 || status === 206) && isWebPage(head)) {
+    return {
+      kind: 'fail',
+      problem: new DownloadProblem(
+        'http',
+        `Could not download ${url}: the server answered with a web page, not a zip. Most likely nothing is at ` +
+          'that address (single-page hosts, Vite’s preview among them, answer unknown paths with the app’s own ' +
+          'page). Check the address.',
+        url,
+        status,
+      ),
+    };
+  }
   if (status === 206) return judgePartial(url, plan, record, head);
   if (status === 200) {
     const validators = validatorsOf(head, null);
@@ -216,6 +229,10 @@ export function judgeResponse(
     return { kind: 'fail', problem: httpProblem(url, head) };
   }
   return { kind: 'fail', problem: httpProblem(url, head) };
+}
+
+function isWebPage(head: ResponseHead): boolean {
+  return /^\s*(text\/html|application\/xhtml\+xml)\b/i.test(head.headers.get('content-type') ?? '');
 }
 
 function hasAnyValidator(v: Validators): boolean {

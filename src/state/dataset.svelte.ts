@@ -17,9 +17,41 @@ import {
   type StageProgress,
 } from '../worker/ingest-client.ts';
 import type { MatchReport, Metadata } from '../lib/data/types.ts';
+import { DownloadProblem, formatBytes, parseDatasetUrl } from '../lib/data/download.ts';
 import { buildEdaView, type EdaView } from './eda.svelte.ts';
+import { servedUrl } from './served-url.ts';
 
-export type DatasetPhase = 'idle' | 'restoring' | 'adding' | 'caching' | 'forgetting';
+export type DatasetPhase = 'idle' | 'restoring' | 'adding' | 'opening' | 'caching' | 'forgetting';
+
+/** The sample pack served with the app (made by `npm run sample`; see public/samples/ATTRIBUTION.md). */
+export const SAMPLE_PATH = 'samples/ham10000-sample.zip';
+export const SAMPLE_ATTRIBUTION_PATH = 'samples/ATTRIBUTION.md';
+
+/** The query parameter that opens a dataset on load: `?dataset=<url>` (relative to the page, same origin). */
+export const DATASET_QUERY = 'dataset';
+
+/**
+ * The URL being opened, kept for this tab only: a reload in the middle of a download opens it again, which
+ * resumes from the partial file. Cleared when the open ends in any way other than the page going away.
+ */
+const OPENING_KEY = 'lesion-lab:opening-url';
+
+function rememberOpening(url: string | null): void {
+  try {
+    if (url === null) sessionStorage.removeItem(OPENING_KEY);
+    else sessionStorage.setItem(OPENING_KEY, url);
+  } catch {
+    // Storage disabled: a reload then needs one more click, and the download still resumes.
+  }
+}
+
+function interruptedOpening(): string | null {
+  try {
+    return sessionStorage.getItem(OPENING_KEY);
+  } catch {
+    return null;
+  }
+}
 
 /** An error as shown: the worker's IngestError plus an id so the user can dismiss it. */
 export interface ShownError extends IngestError {
@@ -50,6 +82,8 @@ function createDataset() {
   let samples = $state.raw<Sample[] | null>(null);
   let samplesFor: string | null = null;
   let samplesLoading = $state(false);
+  /** The URL being downloaded and opened, while phase is 'opening'. */
+  let openingUrl = $state<string | null>(null);
   let nextErrorId = 1;
   /** The restore started on page load; files dropped meanwhile wait for it instead of being refused. */
   let restoring: Promise<void> | null = null;
@@ -85,6 +119,9 @@ function createDataset() {
         break;
       case 'cancelled':
         stopped = true;
+        break;
+      case 'notice':
+        notice = { kind: event.kind, text: event.text };
         break;
     }
   }
@@ -181,6 +218,9 @@ function createDataset() {
     get samplesLoading() {
       return samplesLoading;
     },
+    get openingUrl() {
+      return openingUrl;
+    },
     /** Images the worker can cache now: matched in this visit (a restored dataset's images live only in the cache). */
     get cacheable(): number {
       return restored && files.length === 0 ? 0 : (match?.matched ?? 0);
@@ -230,6 +270,62 @@ function createDataset() {
       if (snapshot) restored = snapshot.restored;
     },
 
+    /**
+     * Downloads the dataset zip at `input` (an address, or a path relative to the page) and adds it like a drop.
+     * Resolves true when the zip was opened (its match report is then shown, and the cache step offered).
+     */
+    async openUrl(input: string): Promise<boolean> {
+      let url: string;
+      try {
+        url = parseDatasetUrl(input, document.baseURI);
+      } catch (error) {
+        if (!(error instanceof DownloadProblem)) throw error;
+        addError({ code: 'download', message: error.message, url: error.url });
+        return false;
+      }
+      if (restoring) await restoring;
+      notice = null;
+      stopped = false;
+      stages = [];
+      openingUrl = url;
+      rememberOpening(url);
+      try {
+        const snapshot = await run('opening', (c) => c.openUrl(url));
+        if (snapshot === null) return false;
+        restored = snapshot.restored;
+        const file = snapshot.files.at(-1);
+        // `notice` may have been set by the worker's events meanwhile (a retry, an offline copy): keep a warning.
+        const news = notice as DatasetNotice | null;
+        if (news?.kind !== 'warn' && file !== undefined) {
+          notice = {
+            kind: 'ok',
+            text:
+              `Opened ${url} (${formatBytes(file.size)}). The file is kept in this browser: opening it again ` +
+              'checks it with the server and works offline.',
+          };
+        }
+        return snapshot.errors.length === 0;
+      } finally {
+        openingUrl = null;
+        rememberOpening(null);
+      }
+    },
+
+    /** The sample pack served with the app: a small, attributed part of HAM10000 to try everything with. */
+    openSample(): Promise<boolean> {
+      return this.openUrl(servedUrl(SAMPLE_PATH));
+    },
+
+    /**
+     * On page load, after the restore: opens `?dataset=<url>` of the page's address, or else the URL whose
+     * download a reload of this tab interrupted (both resume from the partial file).
+     */
+    async openOnLoad(search: string): Promise<void> {
+      const url = new URLSearchParams(search).get(DATASET_QUERY)?.trim() || interruptedOpening();
+      if (url === null || url === '') return;
+      await this.openUrl(url);
+    },
+
     async startCaching() {
       notice = null;
       stopped = false;
@@ -244,10 +340,13 @@ function createDataset() {
     /** Stops listing, reading or caching; what was loaded before stays. */
     async cancel() {
       if (!client || phase === 'idle') return;
+      const downloading = phase === 'opening';
       await client.cancel().catch(() => false);
       notice = {
         kind: 'info',
-        text: 'Stopped. Everything loaded before is still here; an older cache is kept.',
+        text: downloading
+          ? 'Stopped. The part downloaded so far is kept in this browser: open the same address again to resume.'
+          : 'Stopped. Everything loaded before is still here; an older cache is kept.',
       };
     },
 

@@ -15,10 +15,12 @@
  *       case 'cache':    …e.cache                      // CacheSummary of the cache on disk, or null
  *       case 'error':    …e.error                      // IngestError {code, message, fileName?, line?, column?,
  *                                                      //   entry?, neededMB?, availableMB?}
+ *       case 'notice':   …e.kind, e.text             // a download resumed, retried, restarted, offline copy
  *       case 'cancelled': …
  *     }
  *   });
  *   await ingest.restore();                            // after a reload: DatasetSnapshot, or null if no cache
+ *   await ingest.openUrl('https://this.origin/pack.zip'); // downloads into OPFS (resumable), then as addFiles
  *   const snap = await ingest.addFiles([...fileList]); // zips, .csv/.tab, loose JPEGs (folder drop); any order,
  *                                                      // in one go or one after another. snap.errors lists bad
  *                                                      // files (also sent as 'error' events); good ones still count
@@ -31,8 +33,8 @@
  *   ingest.dispose();                                  // terminates all workers
  *
  * Promises reject with IngestFailure (`.error` is the IngestError; code 'cancelled' after cancel(), 'busy' when
- * another exclusive command runs). Commands that change the dataset (addFiles, startCaching, restore, forget,
- * clearFiles) run one at a time; caches() and samples() may run alongside.
+ * another exclusive command runs). Commands that change the dataset (addFiles, openUrl, startCaching, restore,
+ * forget, clearFiles) run one at a time; caches() and samples() may run alongside.
  *
  * Training reads the cache itself, in its own worker: `openImageCache(size)` from
  * src/worker/cache/opfs-cache.ts gives the index (image_id → row, label, lesion) and `readImages(indices)`.
@@ -125,6 +127,15 @@ export class IngestClient {
   /** Lists, parses and matches dropped files (a FileList works). Resolves even when some files were bad. */
   addFiles(files: Iterable<File> | ArrayLike<File>): Promise<DatasetSnapshot> {
     return this.send({ type: 'add-files', files: Array.from(files as ArrayLike<File>) });
+  }
+
+  /**
+   * Downloads the zip at `url` (absolute; the page's CSP allows its own origin only) into this browser's private
+   * storage, resuming a partial download of the same URL, then adds it like a dropped file. IngestFailure code
+   * 'download' names the URL (and the HTTP status); cancel() keeps the partial file for the next try.
+   */
+  openUrl(url: string): Promise<DatasetSnapshot> {
+    return this.send({ type: 'open-url', url });
   }
 
   /**

@@ -3,7 +3,7 @@
  * (src/worker/ingest.worker.ts), and between the ingest worker and the decode workers (decode.worker.ts).
  *
  * Commands go in with a numeric `id`; every command is answered by exactly one `reply` with the same id, after
- * any events it caused. Events (`progress`, `files`, `metadata`, `match`, `cache`, `error`, `cancelled`) can come
+ * any events it caused. Events (`progress`, `files`, `metadata`, `match`, `cache`, `error`, `cancelled`, `notice`) can come
  * at any time and are what the UI renders from. Everything is structured-clonable; Files travel as handles (no
  * bytes are copied), pixel buffers are transferred.
  */
@@ -19,6 +19,11 @@ import type { EdaSummary } from '../lib/eda/types.ts';
 export type IngestCommand =
   /** Lists the files (zips with random access, loose images, metadata), parses the newest metadata, matches. */
   | { type: 'add-files'; id: number; files: File[] }
+  /**
+   * Downloads the zip at `url` (absolute, same origin) into OPFS, resuming a partial download of the same URL,
+   * then adds it like a dropped file. Progress comes as the `downloading` stage, then the listing.
+   */
+  | { type: 'open-url'; id: number; url: string }
   /**
    * Decodes every matched image into the OPFS cache at `size`. `decoders` are MessagePorts wired to decode
    * workers the client owns (the client terminates them on cancel, which is what really stops decoding).
@@ -42,6 +47,7 @@ export type IngestCommandType = IngestCommand['type'];
 /** What each command's reply carries on success. */
 export interface IngestReplies {
   'add-files': DatasetSnapshot;
+  'open-url': DatasetSnapshot;
   'start-caching': CacheSummary;
   cancel: { cancelled: boolean };
   restore: DatasetSnapshot | null;
@@ -60,6 +66,7 @@ export interface IngestError {
     | 'metadata' // a bad CSV/TAB: fileName, line, column
     | 'archive' // an unreadable zip or entry: fileName, entry
     | 'image' // an image that cannot be decoded: fileName (the entry's location)
+    | 'download' // a URL that could not be downloaded: url, and status for an HTTP error
     | 'quota' // not enough storage: neededMB, availableMB
     | 'storage' // OPFS unavailable or a cache file in use elsewhere
     | 'no-data' // nothing to cache yet: no metadata, or no matched image
@@ -71,6 +78,8 @@ export interface IngestError {
   line?: number;
   column?: string;
   entry?: string;
+  url?: string;
+  status?: number;
   neededMB?: number;
   availableMB?: number;
 }
@@ -155,6 +164,8 @@ export type IngestEvent =
   /** The cache now on disk for the current size (null after forget). */
   | { type: 'cache'; cache: CacheSummary | null }
   | { type: 'cancelled'; during: string }
+  /** News that is not a failure: a download resumed, retried, restarted because the file changed, or offline. */
+  | { type: 'notice'; kind: 'info' | 'warn'; text: string }
   | { type: 'error'; error: IngestError };
 
 export type IngestReply =

@@ -10,6 +10,8 @@
  *   File read, and feed the decode workers through a bounded window (backpressure: at most `window` images are
  *   read and not yet written), so reading overlaps decoding and memory stays flat;
  *   decoded pixels go straight into the OPFS pixel file at their slot.
+ * - open-url: the zip at a same-origin URL is downloaded into OPFS (download-to-opfs.ts: HTTP ranges, resumable)
+ *   and then added like a dropped file.
  * - Failures are posted as structured errors and never end the worker; a cache already on disk is only
  *   replaced by a complete new one.
  */
@@ -29,6 +31,8 @@ import {
   type MetadataSource,
 } from '../lib/data/types.ts';
 import { summarizeMetadata } from '../lib/eda/summary.ts';
+import { DownloadProblem } from '../lib/data/download.ts';
+import { downloadToOpfs, DownloadStorageError, forgetDownloads } from './download-to-opfs.ts';
 import {
   CacheStorageError,
   CacheWriter,
@@ -70,6 +74,8 @@ interface Session {
   /** True when the metadata came from the cache (after a reload) rather than from a drop. */
   restored: boolean;
   cache: CacheSummary | null;
+  /** What each URL opened in this visit added, so that opening it again replaces it instead of doubling it. */
+  fromUrls: Map<string, { listing: Listing; file: DroppedFileInfo }>;
 }
 
 const session: Session = {
@@ -80,6 +86,7 @@ const session: Session = {
   match: null,
   restored: false,
   cache: null,
+  fromUrls: new Map(),
 };
 
 /** The job that may be cancelled. Only one runs at a time. */
@@ -151,7 +158,16 @@ function toIngestError(error: unknown): IngestError {
       availableMB: toMegabytes(error.availableBytes),
     };
   }
-  if (error instanceof CacheStorageError) return { code: 'storage', message: error.message };
+  if (error instanceof CacheStorageError || error instanceof DownloadStorageError)
+    return { code: 'storage', message: error.message };
+  if (error instanceof DownloadProblem) {
+    return {
+      code: error.code === 'quota' ? 'quota' : 'download',
+      message: error.message,
+      url: error.url,
+      ...(error.status !== undefined ? { status: error.status } : {}),
+    };
+  }
   if (error instanceof DOMException && error.name === 'QuotaExceededError') {
     return {
       code: 'quota',
@@ -182,6 +198,12 @@ class Progress {
   update(meter: StageMeter, done: number, total?: number | null): void {
     meter.update(done, performance.now(), total);
     this.post(false);
+  }
+
+  /** A count that jumped (a download resumed or restarted): the rate is measured afresh from here. */
+  rebase(meter: StageMeter, done: number, total: number | null): void {
+    meter.rebase(done, performance.now(), total);
+    this.post(true);
   }
 
   finish(meter: StageMeter): void {
@@ -240,16 +262,28 @@ function pickMetadata(sources: readonly MetadataSource[]): MetadataSource | null
   return sources.find((s) => /metadata/i.test(s.name)) ?? (sources[sources.length - 1] as MetadataSource);
 }
 
-async function addFiles(files: File[], signal: AbortSignal): Promise<DatasetSnapshot> {
+interface AddOptions {
+  /** Progress of the command so far (a download's stage stays on show while the file is listed). */
+  progress?: Progress;
+  /** The file came from this URL: opened as a zip whatever its name, and replacing what the URL added before. */
+  url?: string;
+}
+
+async function addFiles(
+  files: File[],
+  signal: AbortSignal,
+  options: AddOptions = {},
+): Promise<DatasetSnapshot> {
   const errors: IngestError[] = [];
   const fail = (error: unknown) => {
     const detail = toIngestError(error);
     errors.push(detail);
     reportError(detail);
   };
-  const progress = new Progress();
-  const zips = files.filter((f) => fileKind(f.name) === 'zip');
-  const loose = files.filter((f) => fileKind(f.name) !== 'zip');
+  const progress = options.progress ?? new Progress();
+  const isZip = (f: File) => options.url !== undefined || fileKind(f.name) === 'zip';
+  const zips = files.filter(isZip);
+  const loose = files.filter((f) => !isZip(f));
 
   // Listing: counts entries; a zip's total is known once zip.js has read its directory's end record.
   const listing = progress.start('listing', null);
@@ -283,15 +317,24 @@ async function addFiles(files: File[], signal: AbortSignal): Promise<DatasetSnap
   progress.finish(listing);
 
   if (newListings.length > 0) {
-    session.files = [
-      ...session.files,
-      ...files.map((f) => ({
-        name: f.name,
-        size: f.size,
-        lastModified: f.lastModified,
-        kind: fileKind(f.name),
-      })),
-    ];
+    const added = files.map((f): DroppedFileInfo => ({
+      name: f.name,
+      size: f.size,
+      lastModified: f.lastModified,
+      kind: isZip(f) ? 'zip' : fileKind(f.name),
+    }));
+    if (options.url !== undefined) {
+      const earlier = session.fromUrls.get(options.url);
+      if (earlier !== undefined) {
+        session.listings = session.listings.filter((l) => l !== earlier.listing);
+        session.files = session.files.filter((f) => f !== earlier.file);
+      }
+      session.fromUrls.set(options.url, {
+        listing: newListings[0] as Listing,
+        file: added[0] as DroppedFileInfo,
+      });
+    }
+    session.files = [...session.files, ...added];
     session.listings.push(...newListings);
     session.listing = mergeListings(session.listings);
     post({ type: 'files', files: session.files, listing: listingSummary(session.listing) });
@@ -321,6 +364,24 @@ async function addFiles(files: File[], signal: AbortSignal): Promise<DatasetSnap
 
   rematch();
   return snapshot(errors);
+}
+
+/** Downloads the zip at `url` into OPFS (resuming a partial download), then adds it like a dropped file. */
+async function openUrl(url: string, signal: AbortSignal): Promise<DatasetSnapshot> {
+  const progress = new Progress();
+  const meter = progress.start('downloading', null);
+  const { file } = await downloadToOpfs(
+    url,
+    scope.location.origin,
+    {
+      progress: (done, total, jumped) =>
+        jumped ? progress.rebase(meter, done, total) : progress.update(meter, done, total),
+      notice: (text, kind) => post({ type: 'notice', kind, text }),
+    },
+    signal,
+  );
+  progress.finish(meter);
+  return addFiles([file], signal, { progress, url });
 }
 
 /** Matches the current metadata against the current images, if both exist, and tells the UI. */
@@ -627,6 +688,7 @@ async function restore(size: ImageSize | undefined): Promise<DatasetSnapshot | n
   const { index } = chosen;
   session.files = [];
   session.listings = [];
+  session.fromUrls.clear();
   session.listing = null;
   session.metadata = { value: index.metadata, location: index.metadata.fileName };
   session.match = null;
@@ -652,6 +714,7 @@ function clearSession(): void {
   session.match = null;
   session.restored = false;
   session.cache = null;
+  session.fromUrls.clear();
 }
 
 async function samples(
@@ -698,11 +761,18 @@ async function samples(
 
 const EXCLUSIVE: ReadonlySet<IngestCommandType> = new Set([
   'add-files',
+  'open-url',
   'start-caching',
   'restore',
   'forget',
   'clear-files',
 ]);
+
+const BUSY_WITH: Partial<Record<IngestCommandType, string>> = {
+  'start-caching': 'caching images',
+  'add-files': 'reading the files',
+  'open-url': 'a download',
+};
 
 async function run(command: IngestCommand): Promise<void> {
   const { id, type } = command;
@@ -716,7 +786,7 @@ async function run(command: IngestCommand): Promise<void> {
     if (type === 'start-caching') for (const port of command.decoders) port.close();
     const error: IngestError = {
       code: 'busy',
-      message: `Busy with ${job.kind === 'start-caching' ? 'caching images' : job.kind}: wait for it or cancel it first.`,
+      message: `Busy with ${BUSY_WITH[job.kind] ?? job.kind}: wait for it or cancel it first.`,
     };
     post({ type: 'reply', id, command: type, ok: false, error });
     return;
@@ -728,6 +798,9 @@ async function run(command: IngestCommand): Promise<void> {
       case 'add-files':
         reply(id, type, await addFiles(command.files, controller.signal));
         break;
+      case 'open-url':
+        reply(id, type, await openUrl(command.url, controller.signal));
+        break;
       case 'start-caching':
         reply(id, type, await startCaching(command.size, command.decoders, controller.signal));
         break;
@@ -736,6 +809,7 @@ async function run(command: IngestCommand): Promise<void> {
         break;
       case 'forget': {
         const removed = await forgetCaches();
+        await forgetDownloads();
         clearSession();
         post({ type: 'cache', cache: null });
         reply(id, type, { removed });

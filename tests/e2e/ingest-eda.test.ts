@@ -98,7 +98,8 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     await page.goto(app.origin);
     await expect(page.getByText('your images never leave this machine').count()).resolves.toBe(1);
     await expect(page.getByText('not a medical device').count()).resolves.toBeGreaterThan(0);
-    await expect(page.getByText('CC BY-NC 4.0').count()).resolves.toBe(1);
+    // The footer's dataset licence (the sample's attribution link names it too).
+    await expect(page.locator('footer').getByText('CC BY-NC 4.0').count()).resolves.toBe(1);
 
     // A drop through the file input: the zip (images only, with Kaggle's duplicate folders) and the CSV.
     await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);

@@ -69,7 +69,7 @@ describe('StageMeter', () => {
   });
 
   it('knows the four ingest stages', () => {
-    expect(INGEST_STAGES).toEqual(['listing', 'reading', 'decoding', 'caching']);
+    expect(INGEST_STAGES).toEqual(['downloading', 'listing', 'reading', 'decoding', 'caching']);
   });
 });
 
@@ -92,5 +92,20 @@ describe('formatDuration', () => {
     expect(formatDuration(185)).toBe('3 min 05 s');
     expect(formatDuration(3720)).toBe('1 h 02 min');
     expect(formatDuration(Number.NaN)).toBe('–');
+  });
+});
+
+describe('StageMeter.rebase', () => {
+  it('measures the rate from a resumed count, not from 0', () => {
+    const meter = new StageMeter('downloading', 10_000_000, 0);
+    // A download resumed at 6 MB, then 1 MB/s for 2 s.
+    meter.rebase(6_000_000, 100, 10_000_000);
+    for (let t = 200; t <= 2100; t += 100) meter.update(6_000_000 + (t - 100) * 1000, t);
+    const s = meter.snapshot(2100);
+    expect(s.done).toBe(8_000_000);
+    expect(s.rate).toBeCloseTo(1_000_000, -3);
+    expect(s.etaSeconds).toBeCloseTo(2, 1);
+    meter.finish(2100);
+    expect(meter.snapshot(2100).rate).toBeCloseTo(1_000_000, -3);
   });
 });

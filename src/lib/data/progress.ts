@@ -4,7 +4,8 @@
  * the current time (ms, e.g. performance.now()), so tests drive it with a fake clock.
  */
 
-export const INGEST_STAGES = ['listing', 'reading', 'decoding', 'caching'] as const;
+/** `downloading` counts bytes (a dataset opened from a URL); the other stages count entries or images. */
+export const INGEST_STAGES = ['downloading', 'listing', 'reading', 'decoding', 'caching'] as const;
 export type IngestStage = (typeof INGEST_STAGES)[number];
 
 /** What a progress bar needs for one stage. */
@@ -35,7 +36,10 @@ interface Sample {
 /** Tracks one stage. `update` may be called on every item; it keeps O(samples in the window) memory. */
 export class StageMeter {
   private done = 0;
+  /** What was done before this run's own work began (a download resumed from a partial file). */
+  private base = 0;
   private finishedAt: number | null = null;
+  private rebasedAt: number;
   private readonly samples: Sample[] = [];
 
   constructor(
@@ -45,6 +49,7 @@ export class StageMeter {
     private readonly windowMs = RATE_WINDOW_MS,
   ) {
     this.samples.push({ t: startedAt, done: 0 });
+    this.rebasedAt = startedAt;
   }
 
   update(done: number, now: number, total?: number | null): void {
@@ -65,6 +70,19 @@ export class StageMeter {
       this.samples.shift();
   }
 
+  /**
+   * Starts measuring the rate afresh from `done` at `now`, for a count that jumped rather than grew (a download
+   * resumed from what an earlier visit wrote, or restarted from 0): the jump is not work done at some rate.
+   */
+  rebase(done: number, now: number, total?: number | null): void {
+    if (total !== undefined) this.total = total;
+    this.done = done;
+    this.samples.length = 0;
+    this.samples.push({ t: now, done });
+    this.base = done;
+    this.rebasedAt = now;
+  }
+
   /** Marks the stage complete at `now` (its total becomes `done` if it was unknown). */
   finish(now: number): void {
     if (this.finishedAt !== null) return;
@@ -79,15 +97,16 @@ export class StageMeter {
   snapshot(now: number): StageProgress {
     const end = this.finishedAt ?? now;
     const elapsedSeconds = Math.max(0, (end - this.startedAt) / 1000);
+    const measuredSeconds = Math.max(0, (end - this.rebasedAt) / 1000);
+    const average = measuredSeconds > 0 ? (this.done - this.base) / measuredSeconds : 0;
     let rate: number;
     if (this.finishedAt !== null || this.samples.length < 2) {
-      rate = elapsedSeconds > 0 ? this.done / elapsedSeconds : 0;
+      rate = average;
     } else {
       const first = this.samples[0] as Sample;
       const span = (now - first.t) / 1000;
       // Too short a window gives wild rates right after the start: fall back to the overall average.
-      rate =
-        span >= 0.5 ? (this.done - first.done) / span : elapsedSeconds > 0 ? this.done / elapsedSeconds : 0;
+      rate = span >= 0.5 ? (this.done - first.done) / span : average;
     }
     let etaSeconds: number | null = null;
     if (this.finishedAt !== null) etaSeconds = 0;

@@ -1,0 +1,185 @@
+/**
+ * `npm run -s bench -- sample [--backend auto|wasm|webgl|cpu|webgpu] [--no-build]`
+ *
+ * What a first-time visitor does with the sample pack, timed on the built app (`npm run build`, served by
+ * `vite preview` with the app's headers) in headless /usr/bin/chromium, with every default: "Try it with a sample"
+ * (the pack served with the app: about 1,000 HAM10000 images + the full metadata), "Decode and cache" at the
+ * default size, the Explore page's charts, Train with the defaults (MobileNetV2 α 0.35 with the served ImageNet
+ * weights, frozen, lesion-grouped split, class weights, 30 epochs with early stopping), then the Results page's
+ * confusion matrix. The figures come from the page as a user sees it (the moments each step's result shows up),
+ * and the test metrics at full precision from the run's exported metrics.json. Prints one JSON object:
+ *
+ *   images               images cached (matched rows of the sample)
+ *   backend              the backend the Train page reports
+ *   seconds.ingest       click on the sample button → the cache is ready (download, list, match, decode, write)
+ *   seconds.explore      the Explore tab → its charts drawn
+ *   seconds.train        Start → the last epoch's row (split, weights, features of train/val, head epochs)
+ *   seconds.evaluate     the last epoch's row → the run is finished and kept (best weights restored, the test
+ *                        split's images through the whole network, report, model stored)
+ *   seconds.results      the Results tab → the confusion matrix drawn
+ *   seconds.total        the sum: first click to confusion matrix, without the bench's own steps
+ *   test                 balanced_accuracy, macro_f1, accuracy, samples (test split of the sample)
+ *   epochs               epochs run (early stopping)
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
+import { launchChromium } from '../helpers/chromium.ts';
+import { startPreview } from '../helpers/preview.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const log = (message: string): void => void process.stderr.write(`[bench sample] ${message}\n`);
+const now = (): number => performance.now();
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+export async function bench(args: string[]) {
+  const backend = option(args, 'backend') ?? 'auto';
+  if (!args.includes('--no-build')) {
+    log('building the app (npm run build)');
+    execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const app = await startPreview();
+  const browser = await launchChromium();
+  const dir = await mkdtemp(join(tmpdir(), 'lesion-lab-sample-bench-'));
+  try {
+    const context = await browser.newContext({
+      viewport: { width: 1280, height: 900 },
+      acceptDownloads: true,
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(app.origin);
+    await page.getByRole('heading', { name: 'Your data' }).waitFor();
+
+    // Data: the sample, then decode and cache at the default size.
+    let t = now();
+    await page.getByRole('button', { name: 'Try it with a sample' }).click();
+    await page.getByTestId('matched-count').waitFor({ timeout: 300_000 });
+    const matched = Number(
+      ((await page.getByTestId('matched-count').textContent()) ?? '').replace(/\D/g, ''),
+    );
+    await page.getByRole('button', { name: /^Decode and cache/ }).click();
+    await page.getByTestId('cache-status').waitFor({ timeout: 600_000 });
+    const ingest = (now() - t) / 1000;
+    const cached = Number(
+      /Cached: ([\d,]+) images/
+        .exec((await page.getByTestId('cache-status').textContent()) ?? '')?.[1]
+        ?.replace(/,/g, ''),
+    );
+    log(`ingest: ${matched} matched, ${cached} cached in ${ingest.toFixed(1)} s`);
+
+    // Explore: the charts.
+    t = now();
+    await page.getByRole('tab', { name: 'Explore' }).click();
+    await page.locator('[data-lesson-target="images-per-lesion"] svg').first().waitFor({ timeout: 120_000 });
+    const explore = (now() - t) / 1000;
+
+    // Train with the defaults (the backend only if asked).
+    await page.getByRole('tab', { name: 'Train' }).click();
+    await page.getByTestId('train-page').waitFor();
+    await page.waitForFunction(
+      () => !document.querySelector('[data-testid="train-page"]')?.textContent?.includes('checking…'),
+    );
+    if (backend !== 'auto') await page.getByLabel('Backend').selectOption(backend);
+    await page.evaluate(() => {
+      // The moment the last epoch's row shows up: after it, the best weights are restored, the test split scored
+      // and the run kept (the session scores the test split once training has ended).
+      const w = window as unknown as { lastEpochAt?: number; epochRows?: number };
+      const observer = new MutationObserver(() => {
+        const rows = document.querySelectorAll(
+          '[data-testid="epoch-loss-chart"] table.numbers tbody tr',
+        ).length;
+        if (rows !== (w.epochRows ?? 0)) {
+          w.epochRows = rows;
+          w.lastEpochAt = performance.now();
+        }
+      });
+      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+    const startedAt = await page.evaluate(() => performance.now());
+    t = now();
+    await page.getByTestId('start').click();
+    await page.getByTestId('train-done').waitFor({ timeout: 1_800_000 });
+    await page.waitForFunction(
+      () =>
+        !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
+      undefined,
+      { timeout: 300_000 },
+    );
+    const trainAndEvaluate = (now() - t) / 1000;
+    const lastEpochAt = await page.evaluate(
+      () => (window as unknown as { lastEpochAt?: number }).lastEpochAt ?? null,
+    );
+    const train = lastEpochAt === null ? trainAndEvaluate : (lastEpochAt - startedAt) / 1000;
+    const evaluate = trainAndEvaluate - train;
+    const backendLine = ((await page.getByTestId('backend').textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    const usedBackend = /Backend (\w+)/.exec(backendLine)?.[1] ?? null;
+    log(`train ${train.toFixed(1)} s, evaluate ${evaluate.toFixed(1)} s on ${usedBackend}`);
+
+    // Results: the confusion matrix.
+    t = now();
+    await page.getByRole('tab', { name: 'Results' }).click();
+    await page.getByTestId('confusion-matrix').waitFor({ timeout: 120_000 });
+    const results = (now() - t) / 1000;
+
+    // The run's metrics at full precision, from its export.
+    await page.getByRole('tab', { name: 'Runs' }).click();
+    await page.getByTestId('run-row').first().waitFor();
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByTestId('export-run').first().click(),
+    ]);
+    const zipPath = join(dir, download.suggestedFilename());
+    await download.saveAs(zipPath);
+    const reader = new ZipReader(new BlobReader(new Blob([await readFile(zipPath)])));
+    const entries = await reader.getEntries();
+    const text = async (name: string) => {
+      const entry = entries.find((e) => e.filename === name);
+      if (!entry || entry.directory) throw new Error(`the run export has no ${name}`);
+      return entry.getData(new TextWriter());
+    };
+    const metrics = JSON.parse(await text('metrics.json')) as {
+      accuracy: number;
+      balanced_accuracy: number;
+      macro_avg: { f1: number };
+      per_class: Record<string, { recall: number; support: number }>;
+    };
+    const history = (await text('history.csv')).trim().split('\n').length - 1;
+    await reader.close();
+    if (errors.length > 0) log(`page errors: ${errors.join(' | ')}`);
+    await context.close();
+    return {
+      images: cached,
+      backend: usedBackend,
+      backend_line: backendLine,
+      seconds: {
+        ingest,
+        explore,
+        train,
+        evaluate,
+        results,
+        total: ingest + explore + train + evaluate + results,
+      },
+      test: {
+        balanced_accuracy: metrics.balanced_accuracy,
+        macro_f1: metrics.macro_avg.f1,
+        accuracy: metrics.accuracy,
+        samples: Object.values(metrics.per_class).reduce((sum, c) => sum + c.support, 0),
+        recall: Object.fromEntries(Object.entries(metrics.per_class).map(([k, v]) => [k, v.recall])),
+      },
+      epochs: history,
+      page_errors: errors,
+    };
+  } finally {
+    await browser.close();
+    await app.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}

@@ -326,6 +326,9 @@ export interface BatchPoint {
 /** Exponential moving average weight of the newest batch (TensorBoard-style smoothing). */
 export const SMOOTHING = 0.9;
 
+/** The live batch chart and status are redrawn at most this often (ms). */
+export const DRAW_INTERVAL_MS = 250;
+
 export { BACKBONES, BACKBONE_IDS, HEAD_KINDS, MONITORS, IMAGE_SIZES };
 
 function createTraining() {
@@ -449,7 +452,26 @@ function createTraining() {
     return client;
   }
 
+  /**
+   * Batches not shown yet. Head epochs post hundreds of batches a second; redrawing the page for each one left it
+   * seconds behind the worker (a Pause then met a run epochs ahead of what the page showed), so batches are shown
+   * at most every DRAW_INTERVAL_MS, and at once before any other log.
+   */
+  let pendingPoints: BatchPoint[] = [];
+  let pendingBatch: BatchLog | null = null;
+  let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  function flushBatches() {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    if (pendingPoints.length) batches = [...batches, ...pendingPoints];
+    pendingPoints = [];
+    if (pendingBatch) lastBatch = pendingBatch;
+    pendingBatch = null;
+  }
+
   function onLog(log: RunLog) {
+    if (log.type !== 'batch') flushBatches();
     logs = [...logs.slice(-199), log];
     switch (log.type) {
       case 'prepared':
@@ -465,18 +487,18 @@ function createTraining() {
         progressText = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
         break;
       case 'batch': {
-        lastBatch = log;
-        progressText = null;
-        const prev = batches.at(-1);
+        if (progressText !== null) progressText = null;
+        const prev = pendingPoints.at(-1) ?? batches.at(-1);
         const smoothed = prev ? SMOOTHING * prev.smoothed + (1 - SMOOTHING) * log.loss : log.loss;
-        const point: BatchPoint = {
-          step: batches.length + 1,
+        pendingPoints.push({
+          step: batches.length + pendingPoints.length + 1,
           phase: log.phase,
           epoch: log.epoch,
           loss: log.loss,
           smoothed: Number.isFinite(smoothed) ? smoothed : log.loss,
-        };
-        batches = [...batches, point];
+        });
+        pendingBatch = log;
+        flushTimer ??= setTimeout(flushBatches, DRAW_INTERVAL_MS);
         break;
       }
       case 'epoch':
@@ -519,6 +541,7 @@ function createTraining() {
     warnings = [];
     prepared = null;
     backend = null;
+    flushBatches();
     batches = [];
     epochs = [];
     logs = [];
@@ -533,6 +556,7 @@ function createTraining() {
       elapsed = clock.seconds;
     }, 1000);
     const endClock = () => {
+      flushBatches();
       clock.stop();
       elapsed = clock.seconds;
       pausing = false;

@@ -17,7 +17,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium, recordRequests } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import {
@@ -79,6 +79,11 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
   const text = async (page: Page, testId: string) =>
     ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
   const state = (page: Page) => page.getByTestId('train-status').getAttribute('data-state');
+  /** Screenshots for a person to look at, where LESION_LAB_SHOTS points (none otherwise). */
+  const shot = async (target: Locator, name: string) => {
+    if (process.env.LESION_LAB_SHOTS)
+      await target.screenshot({ path: join(process.env.LESION_LAB_SHOTS, name) });
+  };
   const blockers = async (page: Page) =>
     (await page.getByTestId('start-blockers').count()) === 0 ? '' : await text(page, 'start-blockers');
 
@@ -124,11 +129,7 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     expect(layout.sub!.left).toBeGreaterThan(layout.text!.left);
     expect(layout.sub!.right).toBeLessThanOrEqual(layout.text!.right + 0.5);
     expect(layout.text!.left - layout.input!.right).toBeLessThan(12);
-    if (process.env.LESION_LAB_SHOTS) {
-      await label
-        .locator('xpath=..')
-        .screenshot({ path: join(process.env.LESION_LAB_SHOTS, 'class-weights.png') });
-    }
+    await shot(label.locator('xpath=..'), 'class-weights.png');
 
     // Data: drop, cache at 96 px.
     await page.getByRole('tab', { name: 'Data' }).click();
@@ -157,12 +158,15 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     // 9. Phase 2 on WASM: refused before Start, with the reason; nothing starts or is stored.
     await page.getByTestId('backend-choice').selectOption('wasm');
     await page.getByLabel('Phase 2: fine-tune the top blocks').check();
+    // The phase-2 block count names the backbone's real number of blocks.
+    await page.getByLabel(/^Blocks to unfreeze \(of \d+\)/).waitFor();
     await page.getByTestId('start-blockers').waitFor();
     expect(await blockers(page)).toMatch(
       /Phase 2 fine-tunes conv layers, and the wasm backend has no Conv2DBackpropFilter.*turn phase 2 off/,
     );
     await page.getByTestId('start').click();
     expect(await state(page)).toBe('idle');
+    await shot(page.locator('.controls').locator('xpath=..'), 'start-blockers.png');
     await page.getByLabel('Phase 2: fine-tune the top blocks').uncheck();
     await page.getByTestId('backend-choice').selectOption('auto');
 
@@ -290,6 +294,7 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     await page.getByRole('checkbox', { name: 'Compare Baseline, paused once' }).check();
     await page.getByRole('checkbox', { name: `Compare ${names[1]}` }).check();
     await page.getByTestId('compare-curves').waitFor();
+    await shot(page.getByTestId('runs-table'), 'runs-table.png');
 
     // 7. A reload keeps the form (epochs, batch size, size) and the run's new name.
     await page.reload();

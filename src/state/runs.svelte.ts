@@ -5,6 +5,7 @@
 import { LabClient, type LabReplies } from '../worker/predict-client.ts';
 import type { FinishRunRequest } from '../worker/predict-client.ts';
 import type { RunRecord } from '../lib/runs/record.ts';
+import { checkRunName } from '../lib/runs/naming.ts';
 import type { ImageSize } from '../lib/data/types.ts';
 
 export interface RunsNotice {
@@ -23,6 +24,13 @@ function createLab() {
   let notice = $state.raw<RunsNotice | null>(null);
   let problems = $state.raw<string[]>([]);
   let busy = $state<string | null>(null);
+
+  /** Names given on the Runs page to runs still training: the Train page's later saves keep them. */
+  const renamed: Record<string, string> = {};
+  const named = (run: RunRecord): RunRecord => {
+    const name = renamed[run.id];
+    return name === undefined || name === run.name ? run : { ...run, name };
+  };
 
   const c = (): LabClient => (client ??= new LabClient());
   const text = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -116,14 +124,43 @@ function createLab() {
     },
     /** Saves a running run's record (Train page, after each epoch). */
     async save(run: RunRecord) {
-      upsert(run);
-      await c().save(run);
+      const record = named(run);
+      upsert(record);
+      await c().save(record);
     },
     async finishRun(request: FinishRunRequest) {
-      const result = await c().finishRun(request);
+      const result = await c().finishRun({ ...request, run: named(request.run) });
       upsert(result.run);
       if (result.model && !models.includes(result.run.id)) models = [...models, result.run.id];
       return result;
+    },
+    /**
+     * Gives a run a new name (trimmed; not empty, not another run's). Resolves with null when it was saved, or
+     * with what is wrong with the name.
+     */
+    async rename(id: string, name: string): Promise<string | null> {
+      const run = runs.find((r) => r.id === id);
+      if (!run) return 'That run is no longer stored.';
+      let checked: string;
+      try {
+        checked = checkRunName(
+          name,
+          runs.filter((r) => r.id !== id).map((r) => r.name),
+        );
+      } catch (e) {
+        return text(e);
+      }
+      if (checked === run.name) return null;
+      const next = { ...run, name: checked };
+      const ok = await guarded('rename', async () => {
+        await c().save(next);
+        return true;
+      });
+      if (ok === null) return 'The new name could not be saved.';
+      renamed[id] = checked;
+      upsert(next);
+      notice = { kind: 'ok', text: `Renamed "${run.name}" to "${checked}".` };
+      return null;
     },
     async deleteRun(id: string) {
       const run = runs.find((r) => r.id === id);

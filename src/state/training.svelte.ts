@@ -41,6 +41,17 @@ import type { StoredWeightsInfo } from '../worker/weights-store.ts';
 import { lab } from './runs.svelte.ts';
 import { isModelServed, servedModelPath } from '../lib/model/weights/served.ts';
 import { servedUrl } from './served-url.ts';
+import { ActiveClock } from '../lib/train/clock.ts';
+import { distinctName, runName, runTimestamp } from '../lib/runs/naming.ts';
+import {
+  missingCache,
+  unsuitableBackend,
+  UNKNOWN_ENVIRONMENT,
+  type TrainEnvironment,
+} from './train-readiness.ts';
+import { formStorage, readStoredForm, restoreForm, writeStoredForm } from './train-form-store.ts';
+
+export type { TrainEnvironment } from './train-readiness.ts';
 
 export type WeightsKind = 'official' | 'stored' | 'tfjs-files' | 'keras-h5' | 'none';
 
@@ -164,11 +175,21 @@ export function defaultWeightsKind(available: WeightsAvailability): WeightsKind 
   return 'tfjs-files';
 }
 
-/** The run settings the form describes, or a reason per field at fault. */
+/**
+ * Fields whose errors are not typos but something missing on this device (the image cache, the weights, a backend
+ * that can do the work): the Train page lists them next to Start before the user presses it.
+ */
+export const READINESS_FIELDS: readonly FormField[] = ['imageSize', 'weightsKind', 'weightsFiles', 'backend'];
+
+/**
+ * The run settings the form describes, or a reason per field at fault. `environment` (what this device has: image
+ * caches, backends able to fine-tune) refuses a run that could not work here; unknown parts refuse nothing.
+ */
 export function validateForm(
   form: TrainForm,
   weightsFiles: readonly File[],
   available: WeightsAvailability = { served: null, stored: true },
+  environment: TrainEnvironment = UNKNOWN_ENVIRONMENT,
 ): Validated {
   const errors: Validated['errors'] = {};
   if (form.weightsKind === 'official' && available.served === false)
@@ -214,6 +235,10 @@ export function validateForm(
   }
   if (form.reduceLr && !errors.rlMinLr && !errors.learningRate && rlMinLr >= learningRate)
     errors.rlMinLr = 'Must be below the learning rate.';
+  const noCache = errors.imageSize ? null : missingCache(form.imageSize, environment.cacheSizes);
+  if (noCache) errors.imageSize = noCache;
+  const badBackend = unsuitableBackend(form.backend, form.phase2, environment.backends);
+  if (badBackend) errors.backend = badBackend;
   if (Object.keys(errors).length > 0) return { config: null, errors };
   const config: Partial<RunConfig> = {
     backbone: form.backbone,
@@ -281,6 +306,15 @@ export function weightsSource(form: TrainForm, files: readonly File[]): WeightsS
   }
 }
 
+/** The weights source in a few words, for run names. */
+export const WEIGHTS_WORDS: Record<WeightsKind, string> = {
+  official: 'served weights',
+  stored: 'stored weights',
+  'tfjs-files': 'weights from files',
+  'keras-h5': 'weights from .h5',
+  none: 'random init',
+};
+
 export interface BatchPoint {
   step: number;
   phase: 1 | 2;
@@ -292,11 +326,24 @@ export interface BatchPoint {
 /** Exponential moving average weight of the newest batch (TensorBoard-style smoothing). */
 export const SMOOTHING = 0.9;
 
+/** The live batch chart and status are redrawn at most this often (ms). */
+export const DRAW_INTERVAL_MS = 250;
+
 export { BACKBONES, BACKBONE_IDS, HEAD_KINDS, MONITORS, IMAGE_SIZES };
 
 function createTraining() {
   let client: TrainClient | null = null;
-  const form = $state<TrainForm>(defaultForm());
+  const storage = formStorage();
+  // The last settings come back after a reload; a weights source that is gone settles to the best one left.
+  const restored = restoreForm(readStoredForm(storage), defaultForm());
+  const form = $state<TrainForm>(restored.form);
+  if (restored.weightsKind) form.weightsKind = restored.weightsKind;
+  /** The user picked a weights source (or it came back from the last visit): later finds no longer move it. */
+  let weightsChosen = $state(restored.weightsKind !== null);
+  $effect.root(() => {
+    // A source the form settled on by itself is not kept: next visit settles again on what is best then.
+    $effect(() => writeStoredForm(storage, $state.snapshot(form), weightsChosen));
+  });
   let weightsFiles = $state.raw<File[]>([]);
   let submitted = $state(false);
   let state = $state<TrainState>('idle');
@@ -308,8 +355,8 @@ function createTraining() {
   let storedWeights = $state.raw<StoredWeightsInfo[]>([]);
   /** Per backbone: does this deployment serve its weights (null while the check runs)? */
   const served = $state<Record<string, boolean | null>>({});
-  /** The user picked a weights source: sources found later no longer move the form. */
-  let weightsChosen = false;
+  let cacheSizes = $state.raw<ImageSize[] | null>(null);
+  let backendSupport = $state.raw<TrainEnvironment['backends']>(null);
   let peakMemoryBytes = $state(0);
   let batches = $state.raw<BatchPoint[]>([]);
   let epochs = $state.raw<EpochLog[]>([]);
@@ -319,17 +366,45 @@ function createTraining() {
   let run = $state.raw<RunRecord | null>(null);
   let lastBatch = $state.raw<BatchLog | null>(null);
   let progressText = $state<string | null>(null);
-  let startedAt = 0;
-  let pausedMs = 0;
-  let pausedAt = 0;
+  /** The one clock for "Elapsed" during a run and its duration at the end; pauses excluded from both. */
+  const clock = new ActiveClock();
   let elapsed = $state(0);
+  /** Pause was pressed and the loop has not stopped yet (it does at the next batch). */
+  let pausing = $state(false);
   let finishing = $state(false);
 
   const availability = $derived<WeightsAvailability>({
     served: served[form.backbone] ?? null,
     stored: storedWeights.some((w) => w.backbone === form.backbone),
   });
-  const validated = $derived(validateForm(form, weightsFiles, availability));
+  const environment = $derived<TrainEnvironment>({ cacheSizes, backends: backendSupport });
+  const validated = $derived(validateForm(form, weightsFiles, availability, environment));
+  const blockers = $derived(
+    READINESS_FIELDS.flatMap((field) => {
+      const text = validated.errors[field];
+      return text ? [{ field, text }] : [];
+    }),
+  );
+
+  /** Which image caches this device has (the worker reads OPFS); `known` is one the Data page just reported. */
+  async function refreshCaches(trainer: TrainClient, known: ImageSize | null) {
+    try {
+      const sizes = (await trainer.caches()).map((c) => c.size);
+      cacheSizes = known !== null && !sizes.includes(known) ? [...sizes, known] : sizes;
+    } catch {
+      cacheSizes = known === null ? null : [known];
+    }
+  }
+
+  /** Which backends can do each kind of work here (the worker's probe checks their kernels). */
+  async function probeBackends(trainer: TrainClient) {
+    if (backendSupport) return;
+    try {
+      backendSupport = (await trainer.probe()).unavailable;
+    } catch {
+      backendSupport = null;
+    }
+  }
 
   async function refreshStoredWeights(trainer: TrainClient) {
     try {
@@ -377,7 +452,26 @@ function createTraining() {
     return client;
   }
 
+  /**
+   * Batches not shown yet. Head epochs post hundreds of batches a second; redrawing the page for each one left it
+   * seconds behind the worker (a Pause then met a run epochs ahead of what the page showed), so batches are shown
+   * at most every DRAW_INTERVAL_MS, and at once before any other log.
+   */
+  let pendingPoints: BatchPoint[] = [];
+  let pendingBatch: BatchLog | null = null;
+  let flushTimer: ReturnType<typeof setTimeout> | null = null;
+
+  function flushBatches() {
+    if (flushTimer) clearTimeout(flushTimer);
+    flushTimer = null;
+    if (pendingPoints.length) batches = [...batches, ...pendingPoints];
+    pendingPoints = [];
+    if (pendingBatch) lastBatch = pendingBatch;
+    pendingBatch = null;
+  }
+
   function onLog(log: RunLog) {
+    if (log.type !== 'batch') flushBatches();
     logs = [...logs.slice(-199), log];
     switch (log.type) {
       case 'prepared':
@@ -393,29 +487,30 @@ function createTraining() {
         progressText = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
         break;
       case 'batch': {
-        lastBatch = log;
-        progressText = null;
-        const prev = batches.at(-1);
+        if (progressText !== null) progressText = null;
+        const prev = pendingPoints.at(-1) ?? batches.at(-1);
         const smoothed = prev ? SMOOTHING * prev.smoothed + (1 - SMOOTHING) * log.loss : log.loss;
-        const point: BatchPoint = {
-          step: batches.length + 1,
+        pendingPoints.push({
+          step: batches.length + pendingPoints.length + 1,
           phase: log.phase,
           epoch: log.epoch,
           loss: log.loss,
           smoothed: Number.isFinite(smoothed) ? smoothed : log.loss,
-        };
-        batches = [...batches, point];
+        });
+        pendingBatch = log;
+        flushTimer ??= setTimeout(flushBatches, DRAW_INTERVAL_MS);
         break;
       }
       case 'epoch':
         epochs = [...epochs, log];
         break;
       case 'paused':
-        pausedAt = performance.now();
+        clock.pause();
+        pausing = false;
+        elapsed = clock.seconds;
         break;
       case 'resumed':
-        if (pausedAt) pausedMs += performance.now() - pausedAt;
-        pausedAt = 0;
+        clock.resume();
         break;
       case 'test':
         test = log;
@@ -447,6 +542,7 @@ function createTraining() {
     warnings = [];
     prepared = null;
     backend = null;
+    flushBatches();
     batches = [];
     epochs = [];
     logs = [];
@@ -454,14 +550,20 @@ function createTraining() {
     summary = null;
     lastBatch = null;
     progressText = 'Preparing the split and the model…';
-    startedAt = performance.now();
-    pausedMs = 0;
-    pausedAt = 0;
+    pausing = false;
+    clock.start();
     elapsed = 0;
     timer = setInterval(() => {
-      elapsed =
-        (performance.now() - startedAt - pausedMs - (pausedAt ? performance.now() - pausedAt : 0)) / 1000;
+      elapsed = clock.seconds;
     }, 1000);
+    const endClock = () => {
+      flushBatches();
+      clock.stop();
+      elapsed = clock.seconds;
+      pausing = false;
+      if (timer) clearInterval(timer);
+      timer = null;
+    };
     const weights = weightsSource(form, weightsFiles);
     const spec = BACKBONES[form.backbone];
     const training: JsonObject = JSON.parse(
@@ -481,9 +583,26 @@ function createTraining() {
     let record: RunRecord;
     try {
       record = createRun({
-        name:
-          options.name ??
-          `${spec.label} ${config.inputSize} px, ${config.split?.grouped ? 'lesion-grouped' : 'leaky'} split`,
+        // A lesson names its experiment; the time tells repeated runs of it apart.
+        name: options.name
+          ? distinctName(
+              `${options.name} · ${runTimestamp(created)}`,
+              lab.runs.map((r) => r.name),
+            )
+          : runName(
+              {
+                model: spec.label,
+                inputSize: config.inputSize ?? form.imageSize,
+                epochs: config.epochs ?? D.epochs,
+                phase2Epochs: config.phase2?.epochs ?? null,
+                weights: WEIGHTS_WORDS[form.weightsKind],
+                classWeights: config.classWeights ?? D.classWeights,
+                augment: config.augment != null,
+                grouped: config.split?.grouped ?? true,
+                created,
+              },
+              lab.runs.map((r) => r.name),
+            ),
         created,
         config: {
           model: modelConfigFor(form.backbone, config.inputSize ?? form.imageSize, config.head!, DX),
@@ -492,13 +611,12 @@ function createTraining() {
       });
     } catch (e) {
       error = `The run could not be set up: ${e instanceof Error ? e.message : String(e)}`;
-      if (timer) clearInterval(timer);
-      timer = null;
+      endClock();
       progressText = null;
       return;
     }
+    // The record is stored once an epoch has finished (onLog): a run that never trained is no run to keep.
     run = record;
-    void lab.save(record).catch((e: unknown) => addWarning(`The run could not be saved: ${String(e)}`));
     let result: RunSummary | null = null;
     try {
       result = await trainer.start(config, weights);
@@ -506,14 +624,19 @@ function createTraining() {
       void refreshStoredWeights(trainer);
     } catch (e) {
       error = e instanceof TrainFailure ? e.error.message : String(e);
-      if (run) {
+      if (run && run.history.length > 0) {
         run = failRun(run, error);
         void lab.save(run).catch(() => undefined);
+      } else {
+        run = null;
       }
     } finally {
-      if (timer) clearInterval(timer);
-      timer = null;
+      endClock();
       progressText = null;
+    }
+    if (result && run && run.history.length === 0) {
+      addWarning('The run was stopped before its first epoch ended, so nothing was kept.');
+      run = null;
     }
     if (result && run) {
       finishing = true;
@@ -544,6 +667,15 @@ function createTraining() {
       error = e instanceof TrainFailure ? e.error.message : String(e);
     }
   };
+  const pause = act((c) => {
+    // Said at once: the loop stops at the next batch, and its 'paused' log ends this.
+    pausing = true;
+    return c.pause();
+  });
+  const resume = act((c) => {
+    pausing = false;
+    return c.resume();
+  });
 
   return {
     form,
@@ -562,6 +694,18 @@ function createTraining() {
     },
     get valid() {
       return validated.config !== null;
+    },
+    /** What is missing on this device for the form's run (cache, weights, a capable backend), shown by Start. */
+    get blockers() {
+      return blockers;
+    },
+    /** Sizes of the image caches on this device (null until checked). */
+    get cacheSizes() {
+      return cacheSizes;
+    },
+    /** Checks the image caches on this device again; `known` is the size the Data page reports, if any. */
+    refreshCaches(known: ImageSize | null = null) {
+      return refreshCaches(ensureClient(), known);
     },
     get config() {
       return validated.config;
@@ -596,9 +740,14 @@ function createTraining() {
     get weightsAvailability() {
       return availability;
     },
-    /** Checks the stored and served weights and picks the best source (the Train page calls it when it opens). */
+    /**
+     * Checks the stored and served weights and picks the best source, and which backends can fine-tune here (the
+     * Train page calls it when it opens).
+     */
     loadWeightSources() {
-      return loadWeightSources(ensureClient());
+      const trainer = ensureClient();
+      void probeBackends(trainer);
+      return loadWeightSources(trainer);
     },
     /** The backbone changed: its sources are checked again, and the source moves if it has none there. */
     backboneChanged() {
@@ -638,8 +787,13 @@ function createTraining() {
     get progressText() {
       return progressText;
     },
+    /** Seconds of the current (or last) run so far, pauses excluded; at the end, its duration. */
     get elapsed() {
       return elapsed;
+    },
+    /** Pause was pressed; the run pauses at the next batch. */
+    get pausing() {
+      return pausing;
     },
     /**
      * Seconds left: the batches still to run (every planned epoch of both phases, at the current batches per
@@ -657,8 +811,8 @@ function createTraining() {
       error = null;
     },
     start,
-    pause: act((c) => c.pause()),
-    resume: act((c) => c.resume()),
+    pause,
+    resume,
     stop: act((c) => c.stop()),
     reset() {
       Object.assign(form, defaultForm());

@@ -8,7 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { gradCamImage, overlayHeatmap } from '../lib/model/gradcam.ts';
 import { composeModel } from '../lib/model/heads.ts';
 import { readPretrained } from './pretrained.ts';
-import { predictImage, type Classifier } from '../lib/predict.ts';
+import { modelInputSize, predictImage, type Classifier } from '../lib/predict.ts';
+import { decodeSquare } from './decode-square.ts';
 import {
   exportFileName,
   exportRunZip,
@@ -199,7 +200,12 @@ async function predict(runId: string, file: File, tta: boolean): Promise<Predict
   const { classifier, layer } = await classifierFor(runId);
   const image = await decode(file);
   const pixels: PixelImage = { width: image.width, height: image.height, data: image.data, channels: 4 };
-  const prediction = await predictImage(classifier, pixels, { tta, topK: 3 });
+  // The model sees the file decoded and squashed exactly as the training cache was made (decodeSquare), not the
+  // preview above: a second resize of the 512 px preview gave other pixels, and other probabilities, than the
+  // test scores on Results for the same image.
+  const size = modelInputSize(classifier.model);
+  const input: PixelImage = { width: size, height: size, data: await decodeSquare(file, size), channels: 3 };
+  const prediction = await predictImage(classifier, input, { tta, topK: 3 });
   let overlay: ImageData | null = null;
   let explained: number | null = null;
   let gradCamError: string | null = null;

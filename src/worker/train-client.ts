@@ -11,8 +11,9 @@
  *       case 'error': …e.error                           // TrainError {code, message}
  *       case 'log':                                      // RunLog (src/lib/train/logs.ts), by e.log.type:
  *         // 'prepared'  split table (per class train/val/test), totals, lesions, classWeights (null when off)
- *         // 'backend'   backend ('webgpu'|'webgl'|'wasm'|'cpu'), adapter {vendor, architecture, description,
- *         //             isFallback} or null, reason (plain language) — show it next to the run
+ *         // 'backend'   backend ('webgpu'|'webgl'|'wasm'|'cpu'), device (adapter, WebGL renderer, WASM threads
+ *         //             and SIMD, or CPU, in words), adapter {vendor, architecture, description, isFallback}
+ *         //             on webgpu else null, reason (plain language) — show it next to the run
  *         // 'phase'     phase 1|2, epochs, learningRate, input 'features'|'images', trainableParams, images
  *         // 'features'  feature-cache progress per split: done/total, cached (true: read from storage)
  *         // 'batch'     epoch, batch/batches, loss                    → live loss curve
@@ -28,7 +29,8 @@
  *     { backbone: 'mobilenet_v2_0.35', imageSize: 224, epochs: 30, augment: null, phase2: null },   // Partial<RunConfig>
  *     { kind: 'tfjs-url', url: 'models/mobilenet_v2_0.35/model.json' },                            // WeightsSource
  *   );
- *   await trainer.pause(); await trainer.resume();       // between batches
+ *   await trainer.pause(); await trainer.resume();       // at the next batch; the state turns 'paused' with
+ *                                                        // the loop's 'paused' log
  *   await trainer.stop();                                // ends after the current step; start() resolves 'stopped'
  *   const grid = await trainer.augmentPreview({ imageSize: 224, index: 0, count: 8, seed: 1, augment: {} });
  *   trainer.dispose();                                   // terminates the worker
@@ -108,6 +110,11 @@ export class TrainClient {
   /** The pretrained weights this browser kept after their first load, one set per backbone. */
   storedWeights(): Promise<TrainReplies['stored-weights']> {
     return this.send({ type: 'stored-weights' });
+  }
+
+  /** The complete image caches on this device, newest first. */
+  caches(): Promise<TrainReplies['caches']> {
+    return this.send({ type: 'caches' });
   }
 
   /** Trains; resolves with the summary when the run ends (completed, early stop, or stopped). */

@@ -40,6 +40,8 @@ export type TrainCommand =
   | { type: 'stop'; id: number }
   /** The pretrained weights kept in this browser, one set per backbone. */
   | { type: 'stored-weights'; id: number }
+  /** The complete image caches on this device (one per size), newest first. */
+  | { type: 'caches'; id: number }
   /**
    * Loses the GPU device on purpose, to see recovery work: on WebGPU the real GPUDevice is destroyed (the
    * browser then reports it lost); on other backends the loss is signalled to the loop.
@@ -62,6 +64,15 @@ export interface ProbeReport {
   probe: BackendProbe;
   /** The backend each kind of work would run on, or why none can. */
   choices: Record<Workload, BackendChoice | { error: string }>;
+  /** Per kind of work and backend: why that backend cannot run it here (null: it can). */
+  unavailable: Record<Workload, Record<BackendName, string | null>>;
+}
+
+/** An image cache on this device, as the Train page needs to know it. */
+export interface CacheInfo {
+  size: ImageSize;
+  count: number;
+  createdAt: string;
 }
 
 /** The end of a run. */
@@ -79,12 +90,14 @@ export interface RunSummary {
 export interface TrainReplies {
   probe: ProbeReport;
   start: RunSummary;
-  pause: { state: TrainState };
+  /** `after`: the last batch done when the pause arrived (the run pauses before the next one). */
+  pause: { state: TrainState; after: { phase: 1 | 2; epoch: number; batch: number; batches: number } | null };
   resume: { state: TrainState };
   stop: { state: TrainState };
   'simulate-device-loss': { simulated: 'device-destroyed' | 'signalled' };
   'augment-preview': AugmentPreview;
   'stored-weights': StoredWeightsInfo[];
+  caches: CacheInfo[];
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
 import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
 import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
@@ -19,11 +19,15 @@ import { createRandom } from '../lib/random.ts';
 import {
   BackendManager,
   BackendUnavailableError,
+  BACKEND_NAMES,
   chooseBackend,
   describeAdapter,
+  describeDevice,
   DeviceWatch,
   isSoftwareRenderer,
   registerWebGPU,
+  unavailableBecause,
+  type BackendName,
   type BackendProbe,
   type WebGPUSetup,
   type Workload,
@@ -36,7 +40,7 @@ import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
-import { CacheStorageError, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
+import { CacheStorageError, listCaches, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
 import type {
   ProbeReport,
   RunSummary,
@@ -146,14 +150,26 @@ async function prepareBackend(backend: string): Promise<void> {
 async function probeReport(): Promise<ProbeReport> {
   const p = await probe();
   const choices = {} as ProbeReport['choices'];
+  const unavailable = {} as ProbeReport['unavailable'];
   for (const workload of ['frozen-base', 'fine-tune'] as Workload[]) {
     try {
       choices[workload] = chooseBackend(p, workload);
     } catch (error) {
       choices[workload] = { error: error instanceof Error ? error.message : String(error) };
     }
+    unavailable[workload] = Object.fromEntries(
+      BACKEND_NAMES.map((b) => [b, unavailableBecause(b, p, workload)]),
+    ) as Record<BackendName, string | null>;
   }
-  return { probe: p, choices };
+  return { probe: p, choices, unavailable };
+}
+
+/** The backend line's device: the probe's words, plus what only the running WASM module knows. */
+async function describeBackend(backend: BackendName, p: BackendProbe): Promise<string> {
+  if (backend !== 'wasm') return describeDevice(backend, p);
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
+  const threads = getThreadsCount();
+  return `WebAssembly, ${simd}, ${threads} thread${threads === 1 ? '' : 's'}`;
 }
 
 // --- Weights -----------------------------------------------------------------------------------------------------
@@ -178,6 +194,8 @@ function cacheDataset(cache: ImageCache): ImageDataset {
 // --- Runs --------------------------------------------------------------------------------------------------------
 
 let control: TrainControl | null = null;
+/** The last batch the run posted, for the pause reply. */
+let lastBatch: TrainReplies['pause']['after'] = null;
 
 async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSummary> {
   if (control)
@@ -203,7 +221,11 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       // Kept for next time; a full or refused storage must not stop the run.
       await storeWeights(config.backbone, pretrained.label, pretrained.weights).catch(() => undefined);
     }
-    const backends = new BackendManager(await probe(), { override: config.backend, prepare: prepareBackend });
+    const backends = new BackendManager(await probe(), {
+      override: config.backend,
+      prepare: prepareBackend,
+      describe: describeBackend,
+    });
     const runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     let checkpoint: string | null = null;
     const session = runSession(config, {
@@ -229,6 +251,8 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       if (log.type === 'checkpoint') checkpoint = log.location;
       if (log.type === 'paused') setState('paused');
       if (log.type === 'resumed') setState('training');
+      if (log.type === 'batch')
+        lastBatch = { phase: log.phase, epoch: log.epoch, batch: log.batch, batches: log.batches };
       post({ type: 'log', log });
       if (log.type === 'batch' || log.type === 'epoch') post({ type: 'memory', memory: memoryUse() });
       step = await session.next();
@@ -250,6 +274,7 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
   } finally {
     cache?.close();
     control = null;
+    lastBatch = null;
   }
 }
 
@@ -283,9 +308,9 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
     case 'start':
       return start(command);
     case 'pause':
+      // The state turns 'paused' when the loop has stopped at the next batch (its 'paused' log), not before.
       control?.pause();
-      if (control) setState('paused');
-      return { state };
+      return { state, after: control ? lastBatch : null };
     case 'resume':
       control?.resume();
       if (control) setState('training');
@@ -307,6 +332,12 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
       return preview(command);
     case 'stored-weights':
       return listStoredWeights();
+    case 'caches':
+      return (await listCaches()).map(({ index }) => ({
+        size: index.size,
+        count: index.count,
+        createdAt: index.createdAt,
+      }));
   }
 }
 

@@ -9,7 +9,19 @@ import { commands } from 'vitest/browser';
 import type {} from '../helpers/ingest-commands.ts';
 import { DX } from '../../src/lib/data/dx.ts';
 import { IngestClient } from '../../src/worker/ingest-client.ts';
-import { TrainClient, TrainFailure, type RunLog, type TrainEvent } from '../../src/worker/train-client.ts';
+import {
+  TrainClient,
+  TrainFailure,
+  type EpochLog,
+  type RunLog,
+  type TrainEvent,
+} from '../../src/worker/train-client.ts';
+import { render } from '../helpers/render.ts';
+import EpochChart from '../../src/components/train/EpochChart.svelte';
+import CompareCurves from '../../src/components/runs/CompareCurves.svelte';
+import { applyLog, createRun, modelConfigFor } from '../../src/lib/runs/record.ts';
+import { headConfig } from '../../src/lib/model/head-config.ts';
+import { EVENT_LOOP_TURN_MS } from '../../src/lib/train/control.ts';
 
 const SHARED = '../shared';
 const PER_CLASS = 10;
@@ -31,6 +43,19 @@ async function pick(paths: string[]): Promise<File[]> {
 
 let trainer: TrainClient;
 let h5: File;
+const AUGMENT = {
+  rotationDeg: 20,
+  shearDeg: 0.1,
+  zoom: 0.1,
+  horizontalFlip: true,
+  verticalFlip: false,
+  widthShift: 0,
+  heightShift: 0,
+  fillMode: 'nearest' as const,
+  interpolation: 'bilinear' as const,
+};
+/** The epoch logs of the real runs below, for the chart test. */
+const histories: EpochLog[][] = [];
 const events: TrainEvent[] = [];
 const logsOf = (type: RunLog['type']) =>
   events.flatMap((e) => (e.type === 'log' && e.log.type === type ? [e.log] : []));
@@ -81,6 +106,15 @@ describe('TrainClient and the training worker', () => {
     expect(report.choices['frozen-base']).toMatchObject({ backend: 'wasm' });
     const fine = report.choices['fine-tune'];
     expect('backend' in fine && fine.backend).not.toBe('wasm');
+    // Per backend, why it cannot fine-tune here: what the Train form refuses before Start.
+    expect(report.unavailable['fine-tune'].wasm).toMatch(/no Conv2DBackpropFilter/);
+    expect(report.unavailable['fine-tune'].cpu).toBeNull();
+    expect(report.unavailable['frozen-base'].wasm).toBeNull();
+  });
+
+  it('lists the image caches on this device', async () => {
+    const caches = await trainer.caches();
+    expect(caches.find((c) => c.size === 96)).toMatchObject({ size: 96, count: 4 * PER_CLASS });
   });
 
   it('trains from the OPFS cache with the real .h5 weights and reports split, epochs, checkpoint and test scores', async () => {
@@ -103,7 +137,13 @@ describe('TrainClient and the training worker', () => {
     expect(states).toEqual(['preparing', 'training', 'done']);
     const [prepared] = logsOf('prepared');
     expect(prepared).toMatchObject({ type: 'prepared', classNames: [...DX] });
-    expect(logsOf('backend')[0]).toMatchObject({ backend: 'wasm', adapter: { isFallback: true } });
+    // The backend line names what WASM runs on, not the (unused) WebGPU adapter.
+    expect(logsOf('backend')[0]).toMatchObject({
+      backend: 'wasm',
+      adapter: null,
+      device: expect.stringMatching(/^WebAssembly, (SIMD|no SIMD), 1 thread$/),
+    });
+    histories.push(logsOf('epoch').flatMap((e) => (e.type === 'epoch' ? [e] : [])));
     expect(logsOf('phase')[0]).toMatchObject({ input: 'features', trainableParams: 256 * 7 + 7 });
     expect(logsOf('features').length).toBeGreaterThanOrEqual(2);
     expect(logsOf('epoch')).toHaveLength(3);
@@ -132,7 +172,83 @@ describe('TrainClient and the training worker', () => {
       { kind: 'keras-h5', file: h5 },
     );
     expect(logsOf('features').map((f) => f.type === 'features' && f.cached)).toEqual([true, true]);
+    histories.push(logsOf('epoch').flatMap((e) => (e.type === 'epoch' ? [e] : [])));
   });
+
+  it.each([
+    ['head-only epochs on cached features', null],
+    ['epochs of augmented images through the base', AUGMENT],
+  ])(
+    'pauses at the next batch on %s, whose batches never give the worker a turn by themselves',
+    async (_, augment) => {
+      events.length = 0;
+      let sent: number | null = null;
+      let reply: Awaited<ReturnType<TrainClient['pause']>> | null = null;
+      let batchesAtReply = 0;
+      let batches = 0;
+      const off = trainer.subscribe((e) => {
+        if (e.type !== 'log' || e.log.type !== 'batch') return;
+        batches++;
+        // Sent as soon as epoch 2 starts (features cached, every batch a microtask on WASM).
+        if (sent === null && e.log.epoch === 2) {
+          sent = batches;
+          void trainer.pause().then((r) => {
+            reply = r;
+            batchesAtReply = batches;
+          });
+        }
+      });
+      const running = trainer.start(
+        {
+          backbone: 'mobilenet_v1_0.25',
+          imageSize: 96,
+          epochs: 50,
+          batchSize: 1,
+          augment,
+          earlyStopping: null,
+          split: { seed: 1337, ratios: [0.6, 0.2, 0.2], grouped: true },
+        },
+        { kind: 'keras-h5', file: h5 },
+      );
+      const until = async (predicate: () => boolean) => {
+        while (!predicate()) await new Promise((r) => setTimeout(r, 5));
+      };
+      try {
+        await until(() => logsOf('paused').length === 1 || logsOf('done').length === 1);
+        off();
+        const all = events.flatMap((e) => (e.type === 'log' ? [e.log] : []));
+        const pausedAt = all.findIndex((l) => l.type === 'paused');
+        expect(pausedAt).toBeGreaterThan(0);
+        const beforePause = all.slice(0, pausedAt).filter((l) => l.type === 'batch');
+        const last = beforePause.at(-1)!;
+        const after = reply!.after!;
+        const [epoch1] = logsOf('epoch');
+        const epochMs = epoch1?.type === 'epoch' ? epoch1.seconds * 1000 : 0;
+        console.info(
+          '[train-worker] pause',
+          JSON.stringify({
+            sentAfterBatch: sent,
+            deliveredAfter: after,
+            pausedAfter: last,
+            batchesAtReply,
+            epochMs,
+          }),
+        );
+        // The reply is posted when the message arrives, before the state turns 'paused' at the next batch.
+        expect(reply!.state).toBe('training');
+        // Paused at the first batch boundary after the message arrived, at most one batch later…
+        expect(beforePause.length - batchesAtReply).toBeLessThanOrEqual(1);
+        expect(after.epoch).toBe(2);
+        // …and the message got in during epoch 2, not only at its end as before the fix, whenever the epoch lasts
+        // clearly longer than the loop's turn interval (on a faster machine the whole epoch fits in one interval).
+        if (epochMs > 3 * EVENT_LOOP_TURN_MS) expect(after.batch).toBeLessThan(after.batches);
+      } finally {
+        off();
+        await trainer.stop();
+        await running.catch(() => undefined);
+      }
+    },
+  );
 
   it('pauses, resumes, recovers from a simulated device loss, and stops on request', async () => {
     events.length = 0;
@@ -162,8 +278,9 @@ describe('TrainClient and the training worker', () => {
       while (!predicate()) await new Promise((r) => setTimeout(r, 20));
     };
     await until(() => logsOf('batch').length >= 2);
-    expect((await trainer.pause()).state).toBe('paused');
+    expect((await trainer.pause()).state).toBe('training');
     await until(() => logsOf('paused').length === 1);
+    expect(trainer.state).toBe('paused');
     const batchesWhilePaused = logsOf('batch').length;
     await new Promise((r) => setTimeout(r, 400));
     expect(logsOf('batch').length).toBe(batchesWhilePaused);
@@ -206,5 +323,52 @@ describe('TrainClient and the training worker', () => {
     expect(preview.tiles).toHaveLength(6);
     expect(preview.tiles[0]!.length).toBe(96 * 96 * 4);
     expect(preview.tiles.slice(1).some((t) => t.some((v, i) => v !== preview.tiles[0]![i]))).toBe(true);
+  });
+});
+
+describe('the training charts on these runs', () => {
+  it('draw the epoch curves and the overlaid runs without Plot warnings, from the first epoch on', () => {
+    expect(histories.map((h) => h.length)).toEqual([3, 1]);
+    const warnings: string[] = [];
+    const original = console.warn;
+    console.warn = (...args: unknown[]) => {
+      warnings.push(args.map(String).join(' '));
+      original(...args);
+    };
+    try {
+      for (const history of [histories[1]!, histories[0]!.slice(0, 1), histories[0]!]) {
+        const root = render(EpochChart, {
+          title: 'Loss per epoch',
+          yLabel: 'Loss',
+          history,
+          series: [
+            { key: 'loss', label: 'train loss', color: '#2f6db5' },
+            { key: 'val_loss', label: 'val loss', color: '#D55E00' },
+          ],
+        });
+        expect(root.querySelectorAll('g[aria-label="line"] path').length).toBe(2);
+      }
+      const runs = histories.map((history, i) =>
+        history.reduce(
+          (run, log) => applyLog(run, log),
+          createRun({
+            name: `run ${i + 1}`,
+            config: {
+              model: modelConfigFor('mobilenet_v1_0.25', 96, headConfig({ kind: 'gap-dense' }), DX),
+              training: {},
+            },
+          }),
+        ),
+      );
+      const root = render(CompareCurves, {
+        runs: [runs[1]!, { ...runs[0]!, history: runs[0]!.history.slice(0, 1) }],
+      });
+      expect(root.querySelectorAll('g[aria-label="line"] path').length).toBe(2);
+      render(CompareCurves, { runs });
+    } finally {
+      console.warn = original;
+    }
+    expect(warnings.filter((w) => /cardinality/.test(w))).toEqual([]);
+    expect(warnings).toEqual([]);
   });
 });

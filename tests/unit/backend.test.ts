@@ -7,15 +7,20 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describe, expect, it } from 'vitest';
 import {
+  BackendManager,
   BackendUnavailableError,
   DeviceWatch,
   REQUIRED_KERNELS,
   chooseBackend,
+  describeDevice,
   isSoftwareRenderer,
   missingKernels,
   nextBackend,
+  unavailableBecause,
+  type BackendName,
   type BackendProbe,
 } from '../../src/lib/train/backend.ts';
+import { unsuitableBackend, type TrainEnvironment } from '../../src/state/train-readiness.ts';
 
 const hardwareGpu: BackendProbe = {
   webgpu: {
@@ -153,5 +158,76 @@ describe('DeviceWatch', () => {
     off();
     watch.lose({ reason: 'destroyed', message: 'third' });
     expect(seen).toEqual(['first']);
+  });
+});
+
+describe('the backend line: what the backend runs on', () => {
+  // Activation is the browser's business; here only what the log says is checked.
+  const manager = (probe: BackendProbe, override?: BackendName | 'auto') =>
+    new BackendManager(probe, { override, activate: async () => undefined });
+
+  it('names the WebGPU adapter only for webgpu; WebGL its renderer; WASM and CPU the CPU', async () => {
+    const gpu = await manager(hardwareGpu).select('fine-tune');
+    expect(gpu).toMatchObject({ backend: 'webgpu', adapter: hardwareGpu.webgpu });
+    expect(gpu.device).toBe('adapter nvidia ampere NVIDIA GeForce RTX 3060');
+    const wasm = await manager(swiftShader).select('frozen-base');
+    expect(wasm).toMatchObject({ backend: 'wasm', adapter: null, device: 'WebAssembly on the CPU' });
+    const webgl = await manager(swiftShader).select('fine-tune');
+    expect(webgl.backend).toBe('webgl');
+    expect(webgl.adapter).toBeNull();
+    expect(webgl.device).toBe(`renderer ${swiftShader.webgl!.renderer} (software)`);
+    const cpu = await manager(swiftShader, 'cpu').select('frozen-base');
+    expect(cpu).toMatchObject({ backend: 'cpu', adapter: null, device: 'plain JavaScript on the CPU' });
+    expect(describeDevice('webgpu', swiftShader)).toBe(
+      'adapter google swiftshader SwiftShader Device (Subzero) (software fallback)',
+    );
+    // The worker adds what only the running WASM module knows.
+    const described = await new BackendManager(swiftShader, {
+      activate: async () => undefined,
+      describe: (b) => (b === 'wasm' ? 'WebAssembly, SIMD, 1 thread' : describeDevice(b, swiftShader)),
+    }).select('frozen-base');
+    expect(described.device).toBe('WebAssembly, SIMD, 1 thread');
+  });
+
+  it('refuses phase 2 on WASM before training, with the missing kernels as the reason', () => {
+    expect(() => manager(swiftShader, 'wasm').check('fine-tune')).toThrow(
+      /cannot train on wasm: the wasm backend has no Conv2DBackpropFilter/,
+    );
+    expect(() => manager(swiftShader, 'wasm').check('frozen-base')).not.toThrow();
+    expect(() => manager(swiftShader, 'auto').check('fine-tune')).not.toThrow();
+  });
+
+  it('lets the Train form say so before Start, from the same kernel check', () => {
+    const backends = Object.fromEntries(
+      (['frozen-base', 'fine-tune'] as const).map((w) => [
+        w,
+        Object.fromEntries(
+          (['webgpu', 'webgl', 'wasm', 'cpu'] as const).map((b) => [
+            b,
+            unavailableBecause(b, swiftShader, w),
+          ]),
+        ),
+      ]),
+    ) as NonNullable<TrainEnvironment['backends']>;
+    expect(unsuitableBackend('wasm', true, backends)).toBe(
+      'Phase 2 fine-tunes conv layers, and the wasm backend has no Conv2DBackpropFilter, ' +
+        'DepthwiseConv2dNativeBackpropFilter, DepthwiseConv2dNativeBackpropInput kernel (needed to train conv ' +
+        'layers). Choose Automatic or WebGPU, WebGL, CPU, or turn phase 2 off.',
+    );
+    expect(unsuitableBackend('wasm', false, backends)).toBeNull();
+    expect(unsuitableBackend('auto', true, backends)).toBeNull();
+    expect(unsuitableBackend('webgl', true, backends)).toBeNull();
+    const noGpu = Object.fromEntries(
+      (['frozen-base', 'fine-tune'] as const).map((w) => [
+        w,
+        Object.fromEntries(
+          (['webgpu', 'webgl', 'wasm', 'cpu'] as const).map((b) => [b, unavailableBecause(b, noWebGpu, w)]),
+        ),
+      ]),
+    ) as NonNullable<TrainEnvironment['backends']>;
+    expect(unsuitableBackend('webgpu', false, noGpu)).toBe(
+      'WebGPU cannot run here: this browser offers no WebGPU adapter. Choose Automatic or another backend.',
+    );
+    expect(unsuitableBackend('wasm', true, null)).toBeNull();
   });
 });

@@ -13,7 +13,7 @@ export interface CurveMark {
   text: string;
 }
 
-/** Where the lr dropped, the best epoch (restored or checkpointed) and the early stop, on the epoch axis. */
+/** Where the lr dropped, the best epoch (checkpointed, else restored) and the early stop, on the epoch axis. */
 export function curveMarks(history: readonly EpochLog[], events: readonly RunEvent[]): CurveMark[] {
   const step = stepOf(history);
   const marks: CurveMark[] = [];
@@ -29,7 +29,8 @@ export function curveMarks(history: readonly EpochLog[], events: readonly RunEve
   }
   const restored = events.findLast((e) => e.type === 'restored-best');
   const saved = events.findLast((e) => e.type === 'checkpoint');
-  const best = restored ?? saved;
+  // The checkpoint first: the run's model and test results are made from it.
+  const best = saved ?? restored;
   if (best && best.epoch > 0)
     marks.push({ step: step(best.phase, best.epoch), kind: 'best epoch', text: 'best epoch' });
   return marks;

@@ -5,3 +5,4 @@ export * from './model.ts';
 export * from './store.ts';
 export * from './compare.ts';
 export * from './export.ts';
+export * from './naming.ts';

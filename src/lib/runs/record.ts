@@ -181,16 +181,17 @@ export function failRun(run: RunRecord, error: unknown): RunRecord {
 }
 
 /**
- * The epoch whose weights the run's model holds, as [phase, epoch]: the last `restored-best` event, else the last
- * checkpoint, else the last epoch of the history; null before the first epoch.
+ * The epoch whose weights the run's model holds, as [phase, epoch]: the last best checkpoint (the model and the
+ * test results are made from it), else the last `restored-best` event, else the last epoch of the history; null
+ * before the first epoch.
  */
 export function bestEpoch(
   run: Pick<RunRecord, 'history' | 'events'>,
 ): { phase: 1 | 2; epoch: number } | null {
-  const restored = run.events.findLast((e) => e.type === 'restored-best');
-  if (restored) return { phase: restored.phase, epoch: restored.epoch };
   const saved = run.events.findLast((e) => e.type === 'checkpoint');
   if (saved) return { phase: saved.phase, epoch: saved.epoch };
+  const restored = run.events.findLast((e) => e.type === 'restored-best');
+  if (restored) return { phase: restored.phase, epoch: restored.epoch };
   const last = run.history.at(-1);
   return last ? { phase: last.phase, epoch: last.epoch } : null;
 }

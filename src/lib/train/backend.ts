@@ -91,6 +91,27 @@ function adapterText(adapter: AdapterDescription): string {
   return name === '' ? 'unnamed adapter' : name;
 }
 
+/**
+ * What `backend` runs on, from the probe, for the backend line: the WebGPU adapter (only for webgpu), the WebGL
+ * renderer, or for WASM and CPU the plain kind (the worker adds WASM's threads and SIMD, which only it knows).
+ */
+export function describeDevice(backend: BackendName, probe: BackendProbe): string {
+  switch (backend) {
+    case 'webgpu':
+      return probe.webgpu
+        ? `adapter ${adapterText(probe.webgpu)}${probe.webgpu.isFallback ? ' (software fallback)' : ''}`
+        : 'no adapter';
+    case 'webgl':
+      return probe.webgl
+        ? `renderer ${probe.webgl.renderer}${probe.webgl.software ? ' (software)' : ''}`
+        : 'no WebGL2 context';
+    case 'wasm':
+      return 'WebAssembly on the CPU';
+    case 'cpu':
+      return 'plain JavaScript on the CPU';
+  }
+}
+
 /** Whether `backend` can run `workload` at all given the probe, and if not, why. */
 export function unavailableBecause(
   backend: BackendName,
@@ -290,6 +311,8 @@ export interface BackendManagerOptions {
   prepare?: (backend: BackendName) => Promise<void>;
   /** Makes a backend active; default `activateBackend`. */
   activate?: (backend: BackendName) => Promise<void>;
+  /** What the active backend runs on, for the log; default `describeDevice`. Called after activation. */
+  describe?: (backend: BackendName, probe: BackendProbe) => string | Promise<string>;
 }
 
 /**
@@ -308,6 +331,14 @@ export class BackendManager {
 
   markLost(backend: BackendName): void {
     this.lost.add(backend);
+  }
+
+  /**
+   * Throws BackendUnavailableError, with the reason, when no backend the user allows can run `workload` (e.g. a
+   * WASM override with phase 2 on): called before training, so a run does not fail after phase 1.
+   */
+  check(workload: Workload): void {
+    chooseBackend(this.probe, workload, { override: this.options.override });
   }
 
   /** Chooses for `workload`, activates it (falling back on failure) and says what happened, for the log. */
@@ -331,7 +362,19 @@ export class BackendManager {
         const reason =
           backend === choice.backend ? choice.reason : `${choice.reason}; ${failures.join('; ')}`;
         const lostNote = this.lost.size > 0 ? ` (after losing ${[...this.lost].join(', ')})` : '';
-        return { type: 'backend', backend, adapter: this.probe.webgpu, reason: reason + lostNote };
+        let device: string;
+        try {
+          device = await (this.options.describe ?? describeDevice)(backend, this.probe);
+        } catch {
+          device = describeDevice(backend, this.probe);
+        }
+        return {
+          type: 'backend',
+          backend,
+          adapter: backend === 'webgpu' ? this.probe.webgpu : null,
+          device,
+          reason: reason + lostNote,
+        };
       } catch (error) {
         failures.push(
           `${backend} failed to start: ${error instanceof Error ? error.message : String(error)}`,

@@ -21,8 +21,13 @@ export interface AdapterDescription {
 export interface BackendLog {
   type: 'backend';
   backend: BackendName;
-  /** The WebGPU adapter, when one was found (also when another backend was chosen). */
+  /** The WebGPU adapter when the backend is webgpu; null for the others (they do not run on it). */
   adapter: AdapterDescription | null;
+  /**
+   * What the backend runs on, in words: the WebGPU adapter, the WebGL renderer string, WASM's threads and SIMD,
+   * or the CPU.
+   */
+  device: string;
   /** Why this backend: plain language for the UI. */
   reason: string;
 }
@@ -147,6 +152,7 @@ export interface DoneLog {
   reason: StopReason;
   phase: Phase;
   epochs: number;
+  /** Wall time of training, pauses excluded. */
   seconds: number;
 }
 

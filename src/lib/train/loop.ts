@@ -40,7 +40,7 @@ import {
   type ReduceLROnPlateauOptions,
 } from './callbacks.ts';
 import { readWeights, writeWeights, type CheckpointStore, type WeightValue } from './checkpoint.ts';
-import { TrainControl } from './control.ts';
+import { EventLoopTurns, EVENT_LOOP_TURN_MS, TrainControl } from './control.ts';
 import { TrainConfigError } from './errors.ts';
 import type { ImageDataset } from './dataset.ts';
 import {
@@ -87,6 +87,11 @@ export interface CheckpointOptions extends BestCheckpointOptions {
   store: CheckpointStore;
   /** File/record name; the phase is appended (`<name>-phase1`). */
   name: string;
+  /**
+   * Save every weight of the base too, not only the trained ones: for a base without pretrained weights, whose
+   * random initialisation cannot be rebuilt when the model is made from the checkpoint.
+   */
+  wholeBase?: boolean;
 }
 
 export interface TrainOptions {
@@ -126,6 +131,11 @@ export interface TrainOptions {
   /** Images per forward pass when extracting features or predicting. Default 32. */
   inferenceBatchSize?: number;
   /**
+   * At most this often (ms) the loop waits for a macrotask before a batch, so pause/stop messages reach a worker
+   * whose batches resolve as microtasks. Default EVENT_LOOP_TURN_MS; Infinity never yields (benches compare).
+   */
+  eventLoopTurnMs?: number;
+  /**
    * Called between the phases; may move training to another backend for fine-tuning (e.g. WASM for the frozen base,
    * WebGL for conv gradients on a SwiftShader machine) by returning a network rebuilt there (pretrained base
    * weights loaded). The head's trained weights are carried over by the loop.
@@ -146,7 +156,12 @@ export interface TrainResult {
   phases: PhaseResult[];
   /** The network now trained (a new object after a device-loss recovery). */
   network: Network;
+  /** Wall time of training, pauses excluded (as the epochs' `seconds`). */
   seconds: number;
+  /** Seconds spent paused. */
+  pausedSeconds: number;
+  /** Macrotasks the loop waited for so that messages could arrive. */
+  eventLoopTurns: number;
 }
 
 export class DeviceLostError extends Error {
@@ -483,6 +498,8 @@ interface Context {
   inferenceBatchSize: number;
   featureCache: { store: FeatureStore; key: string } | null;
   stopped: boolean;
+  turns: EventLoopTurns;
+  pausedSeconds: number;
 }
 
 async function isDeviceLoss(ctx: Context, error: unknown): Promise<DeviceLoss | null> {
@@ -499,13 +516,18 @@ function assertDevice(ctx: Context): void {
   if (lost) throw new DeviceLostError(lost);
 }
 
-/** Pause handling between batches; yields the paused/resumed logs and returns the seconds spent paused. */
+/**
+ * Pause handling between batches; yields the paused/resumed logs and returns the seconds spent paused. First the
+ * event loop gets a turn (throttled), or a pause or stop message would wait for the end of the epoch.
+ */
 async function* pausePoint(ctx: Context): AsyncGenerator<TrainLog, number> {
+  await ctx.turns.maybeYield();
   if (!ctx.control.paused) return 0;
   const t0 = now();
   yield { type: 'paused' };
   await ctx.control.waitWhilePaused();
   const pausedSeconds = (now() - t0) / 1000;
+  ctx.pausedSeconds += pausedSeconds;
   yield { type: 'resumed', pausedSeconds };
   return pausedSeconds;
 }
@@ -750,7 +772,7 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
             epoch: epoch + 1,
             monitor: best.rule.monitor,
             value,
-            weights: await readWeights(pipeline.state.variables, pipeline.state.names),
+            weights: await checkpointWeights(ctx, pipeline, options.checkpoint!.wholeBase ?? false),
           });
           result.bestEpoch = epoch + 1;
           events.push({
@@ -832,6 +854,23 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
   return result;
 }
 
+/** What a best checkpoint holds: the trained weights, and with `wholeBase` every other weight of the base. */
+async function checkpointWeights(
+  ctx: Context,
+  pipeline: Pipeline,
+  wholeBase: boolean,
+): Promise<WeightValue[]> {
+  const trained = await readWeights(pipeline.state.variables, pipeline.state.names);
+  if (!wholeBase) return trained;
+  const names = new Set(pipeline.state.names);
+  const rest = ctx.network.base.weights.filter((w) => !names.has(w.originalName));
+  const others = await readWeights(
+    variablesOf(rest),
+    rest.map((w) => w.originalName),
+  );
+  return [...others, ...trained];
+}
+
 /** Rebuilds the network where `beforePhase2` says, with the head's weights copied over. */
 async function carryHead(
   ctx: Context,
@@ -879,6 +918,8 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
             key: `run-${hashIndices(options.data.train)}`,
           }),
     stopped: false,
+    turns: new EventLoopTurns(options.eventLoopTurnMs ?? EVENT_LOOP_TURN_MS),
+    pausedSeconds: 0,
   };
   if (options.backend) yield options.backend;
   const phases: PhaseResult[] = [];
@@ -894,8 +935,16 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
     reason = two.stoppedEarly ? 'early-stop' : 'completed';
   }
   if (ctx.stopped) reason = 'stopped';
-  const seconds = (now() - t0) / 1000;
+  // Pauses are left out, as in each epoch's seconds and the UI's elapsed time.
+  const seconds = (now() - t0) / 1000 - ctx.pausedSeconds;
   const lastPhase = phases[phases.length - 1]!;
   yield { type: 'done', reason, phase: lastPhase.phase, epochs: lastPhase.epochs, seconds };
-  return { reason, phases, network: ctx.network, seconds };
+  return {
+    reason,
+    phases,
+    network: ctx.network,
+    seconds,
+    pausedSeconds: ctx.pausedSeconds,
+    eventLoopTurns: ctx.turns.turns,
+  };
 }

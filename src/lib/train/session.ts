@@ -11,15 +11,15 @@ import { classificationReport } from '../metrics/report.ts';
 import type { NamedWeight } from '../model/weights/index.ts';
 import { trainClassWeights } from '../split/classWeights.ts';
 import { splitRecords, type SplitName } from '../split/split.ts';
-import type { BackendManager, DeviceWatch } from './backend.ts';
+import { BackendUnavailableError, type BackendManager, type DeviceWatch } from './backend.ts';
 import type { CheckpointStore } from './checkpoint.ts';
 import type { RunConfig } from './config.ts';
 import { TrainControl } from './control.ts';
 import type { ImageDataset } from './dataset.ts';
 import type { FeatureStore } from './featureCache.ts';
-import type { Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
+import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
 import { predict, train, TrainConfigError, type Network, type TrainResult } from './loop.ts';
-import { createNetwork, disposeNetwork } from './network.ts';
+import { createNetwork, disposeNetwork, restoreCheckpoint } from './network.ts';
 
 export interface SessionEnv {
   /** The image cache, in cache order. */
@@ -91,6 +91,17 @@ export async function* runSession(
       );
     }
   }
+  // Phase 2 fine-tunes conv layers: a backend that cannot (WASM) is refused now, not after phase 1.
+  if (config.phase2) {
+    try {
+      env.backends.check('fine-tune');
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new BackendUnavailableError(
+        `Phase 2 fine-tunes conv layers, and ${why}. Choose Automatic, WebGPU, WebGL or CPU, or turn phase 2 off.`,
+      );
+    }
+  }
   yield prepared;
   const spec = { backbone: config.backbone, inputSize: config.inputSize, head: config.head };
   const backend = await env.backends.select('frozen-base');
@@ -101,6 +112,10 @@ export async function* runSession(
     network = createNetwork(spec, env.pretrained);
     return network;
   };
+  /** The backend a device-loss recovery moved to, reported after the loop's 'recovered' log. */
+  let recoveredOn: BackendLog | null = null;
+  /** The last best checkpoint saved: the weights the run's model keeps (Predict uses them). */
+  let kept: CheckpointLog | null = null;
   const generator = train({
     network,
     data: { dataset: env.dataset, train: indices.train, val: indices.val },
@@ -115,7 +130,13 @@ export async function* runSession(
     reduceLr: config.reduceLr,
     checkpoint:
       config.checkpoint && env.checkpointStore
-        ? { ...config.checkpoint, store: env.checkpointStore, name: `${env.runId}-best` }
+        ? {
+            ...config.checkpoint,
+            store: env.checkpointStore,
+            name: `${env.runId}-best`,
+            // A random base cannot be built again from its weights file: the checkpoint keeps all of it.
+            wholeBase: env.pretrained === null,
+          }
         : null,
     featureCache:
       config.featureCache && env.featureStore
@@ -131,6 +152,7 @@ export async function* runSession(
       const lost = env.backends.current;
       if (lost) env.backends.markLost(lost);
       const moved = await env.backends.select(phase === 2 ? 'fine-tune' : 'frozen-base');
+      recoveredOn = moved;
       return { network: rebuild(), backend: moved.backend };
     },
     beforePhase2: async () => {
@@ -144,13 +166,19 @@ export async function* runSession(
   try {
     let step = await generator.next();
     while (!step.done) {
-      if (step.value.type === 'phase') phase = step.value.phase;
-      yield step.value;
+      const log = step.value;
+      if (log.type === 'phase') phase = log.phase;
+      if (log.type === 'checkpoint') kept = log;
+      yield log;
+      if (log.type === 'recovered' && recoveredOn) {
+        yield recoveredOn;
+        recoveredOn = null;
+      }
       step = await generator.next();
     }
     const result = step.value;
     const test =
-      result.reason !== 'stopped' && indices.test.length > 0 ? await scoreTest(result.network) : null;
+      result.reason !== 'stopped' && indices.test.length > 0 ? await scoreKeptModel(result.network) : null;
     if (test) yield test;
     finished = true;
     return { result, test };
@@ -158,6 +186,26 @@ export async function* runSession(
     if (!finished) {
       await generator.return(undefined as never);
       disposeNetwork(network);
+    }
+  }
+
+  /**
+   * Scores the test split with the model the run keeps: the best checkpoint put into a network built as the runs
+   * worker builds it (pretrained base + checkpoint), so Results and Predict see the same weights. Without a
+   * checkpoint, the network as training left it.
+   */
+  async function scoreKeptModel(trained: Network): Promise<TestLog> {
+    const saved =
+      kept && env.checkpointStore
+        ? await env.checkpointStore.load(`${env.runId}-best-phase${kept.phase}`)
+        : null;
+    if (!saved) return scoreTest(trained);
+    const model = createNetwork(spec, env.pretrained);
+    try {
+      restoreCheckpoint(model, saved);
+      return await scoreTest(model);
+    } finally {
+      disposeNetwork(model);
     }
   }
 

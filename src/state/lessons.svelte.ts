@@ -146,13 +146,17 @@ function createLessons() {
     error = null;
     running = experimentId;
     try {
+      const before = training.run;
       await training.start({ name: experiment.label });
       const run = training.run;
-      if (run && !training.error) {
+      if (training.error) error = `The experiment did not finish: ${training.error}`;
+      else if (run && run !== before && run.history.length > 0) {
         runs[lesson.id] = { ...(runs[lesson.id] ?? {}), [experimentId]: run.id };
         persist();
-      } else if (training.error) {
-        error = `The experiment did not finish: ${training.error}`;
+      } else {
+        error =
+          'The experiment could not start: the Train page lists what is missing next to Start (an image cache, ' +
+          'weights). Fix that, then run the experiment again.';
       }
     } finally {
       running = null;

@@ -1,8 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_LESSONS } from '../../src/lib/lessons/builtin.ts';
-import { experimentSettings, LessonError, parseLesson, type Lesson } from '../../src/lib/lessons/lesson.ts';
+import {
+  experimentSettings,
+  LESSON_TARGETS,
+  LessonError,
+  parseLesson,
+  type Lesson,
+} from '../../src/lib/lessons/lesson.ts';
 
 const builtinDir = join(import.meta.dirname, '..', '..', 'src', 'lib', 'lessons', 'builtin');
 
@@ -57,6 +63,17 @@ describe('built-in lessons', () => {
       epochs: 1,
       learningRate: 1e-5,
     });
+  });
+
+  it('point only at parts of the app that exist: every target is marked in a component', () => {
+    const components = join(import.meta.dirname, '..', '..', 'src', 'components');
+    const marked = new Set<string>();
+    for (const entry of readdirSync(components, { recursive: true, encoding: 'utf8' })) {
+      if (!entry.endsWith('.svelte')) continue;
+      const text = readFileSync(join(components, entry), 'utf8');
+      for (const m of text.matchAll(/data-lesson-target="([a-z0-9-]+)"/g)) marked.add(m[1]!);
+    }
+    expect([...marked].sort()).toEqual([...LESSON_TARGETS].sort());
   });
 
   it('a lesson file round-trips through parseLesson', () => {

@@ -233,6 +233,64 @@ describe('the build on a static host with no headers, under a sub-path', () => {
     }
   });
 
+  it('offline, a first-time visitor trains on the sample with the served default weights and reads the results', async () => {
+    const context = await newContext();
+    const page = await openApp(context, deploy);
+    const errors = watchErrors(page);
+    const requests = recordRequests(page);
+    await waitForOfflineCopy(page);
+    await goOffline(context, deploy);
+    try {
+      const servedBefore = deploy.log.length;
+      await page.reload();
+      await page.getByRole('heading', { name: 'Your data' }).waitFor();
+
+      // Data: the sample served with the app (from the offline copy), cached at a small size for speed.
+      await page.getByRole('button', { name: 'Try it with a sample' }).click();
+      await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
+      const matched = Number(
+        ((await page.getByTestId('matched-count').textContent()) ?? '').replace(/\D/g, ''),
+      );
+      expect(matched).toBeGreaterThan(900);
+      await page.getByLabel('Image size').selectOption('96');
+      await page.getByRole('button', { name: /^Decode and cache/ }).click();
+      await page.getByTestId('cache-status').waitFor({ timeout: 300_000 });
+
+      // Train: every default but the size and the number of epochs; the weights are the ones served with the app.
+      await page.getByRole('tab', { name: 'Train' }).click();
+      await page.getByTestId('train-page').waitFor();
+      await page.waitForFunction(
+        () => !document.querySelector('[data-testid="train-page"]')?.textContent?.includes('checking…'),
+      );
+      expect(await page.getByTestId('weights-kind-served').isChecked()).toBe(true);
+      await page.getByTestId('image-size').selectOption('96');
+      await page.getByTestId('epochs').fill('2');
+      await page.getByTestId('start').click();
+      await page.getByTestId('train-done').waitFor({ timeout: 480_000 });
+      expect(await page.getByTestId('train-error').count()).toBe(0);
+      expect(await page.getByTestId('train-done').textContent()).toMatch(/test balanced accuracy \d\.\d{3}/);
+
+      // Results: the confusion matrix of the sample's test split.
+      await page.getByRole('tab', { name: 'Results' }).click();
+      await page.getByTestId('confusion-matrix').waitFor({ timeout: 60_000 });
+      const counts = await page
+        .locator('[data-testid^="cell-"][data-count]')
+        .evaluateAll((cells) => cells.map((c) => Number(c.getAttribute('data-count'))));
+      expect(counts).toHaveLength(49);
+      expect(counts.reduce((a, b) => a + b, 0)).toBeGreaterThan(50);
+      expect(await page.getByTestId('balanced-accuracy').first().textContent()).toMatch(/^\d\.\d{4}$/);
+
+      // Nothing reached the host while offline, but the browser's own check for a newer sw.js.
+      expect(
+        deploy.log.slice(servedBefore).filter((line) => !line.startsWith(`GET ${deploy.base}sw.js `)),
+      ).toEqual([]);
+    } finally {
+      await goOnline(context, deploy);
+    }
+    expect(requests.foreign(deploy.origin)).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
   it('announces a new deployment and swaps it in only when the user reloads', async () => {
     const context = await newContext();
     const page = await openApp(context, deploy);

@@ -20,6 +20,9 @@
  *   seconds.total        the sum: first click to confusion matrix, without the bench's own steps
  *   test                 balanced_accuracy, macro_f1, accuracy, samples (test split of the sample)
  *   epochs               epochs run (early stopping)
+ *   lessons              with --lessons: each built-in lesson's experiments run from the lesson panel ("Run this
+ *                        experiment") on the same cache, in the lesson's order: seconds (click → run kept), the
+ *                        backend and test balanced accuracy (from the Train page, 3 decimals) of each
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -28,6 +31,8 @@ import { join, resolve } from 'node:path';
 import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
+import { BUILTIN_LESSONS } from '../../src/lib/lessons/builtin.ts';
+import type { Page } from 'playwright-core';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const log = (message: string): void => void process.stderr.write(`[bench sample] ${message}\n`);
@@ -153,6 +158,7 @@ export async function bench(args: string[]) {
     };
     const history = (await text('history.csv')).trim().split('\n').length - 1;
     await reader.close();
+    const lessons = args.includes('--lessons') ? await timeLessons(page) : undefined;
     if (errors.length > 0) log(`page errors: ${errors.join(' | ')}`);
     await context.close();
     return {
@@ -175,6 +181,7 @@ export async function bench(args: string[]) {
         recall: Object.fromEntries(Object.entries(metrics.per_class).map(([k, v]) => [k, v.recall])),
       },
       epochs: history,
+      ...(lessons ? { lessons } : {}),
       page_errors: errors,
     };
   } finally {
@@ -182,4 +189,37 @@ export async function bench(args: string[]) {
     await app.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** Every built-in lesson's experiments, one click each from the lesson panel, timed until the run is kept. */
+async function timeLessons(page: Page) {
+  const out: Record<
+    string,
+    Record<string, { seconds: number; backend: string | null; balanced_accuracy: number | null }>
+  > = {};
+  for (const lesson of BUILTIN_LESSONS) {
+    out[lesson.id] = {};
+    await page.getByRole('tab', { name: 'Learn' }).click();
+    await page.getByTestId(`open-lesson-${lesson.id}`).click();
+    for (const [i, step] of lesson.steps.entries()) {
+      if (step.experiment) {
+        const t = now();
+        await page.getByTestId('lesson-run').click();
+        await page.getByTestId('lesson-run-done').waitFor({ timeout: 1_800_000 });
+        const seconds = (now() - t) / 1000;
+        const done = ((await page.getByTestId('train-done').textContent()) ?? '').replace(/\s+/g, ' ');
+        const line = ((await page.getByTestId('backend').textContent()) ?? '').replace(/\s+/g, ' ');
+        const accuracy = /test balanced accuracy ([\d.]+)/.exec(done)?.[1];
+        out[lesson.id]![step.experiment] = {
+          seconds,
+          backend: /Backend (\w+)/.exec(line)?.[1] ?? null,
+          balanced_accuracy: accuracy === undefined ? null : Number(accuracy),
+        };
+        log(`lesson ${lesson.id}, ${step.experiment}: ${seconds.toFixed(1)} s`);
+      }
+      if (i < lesson.steps.length - 1) await page.getByTestId('lesson-next').click();
+    }
+    await page.getByRole('button', { name: 'Close the lesson' }).click();
+  }
+  return out;
 }

@@ -40,6 +40,7 @@ import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
+import { installConvGradients } from '../lib/train/conv-gradients.ts';
 import { CacheStorageError, listCaches, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
 import type {
   ProbeReport,
@@ -61,6 +62,11 @@ const TRAIN_DIRECTORY = 'lesion-lab-train';
 // The threaded WASM build spawns helper workers from glue code that breaks once bundled into a module worker
 // ("e is not defined", measured in the built app), so the single-threaded SIMD build is used.
 tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+// WASM has no conv gradient kernels of its own and the CPU's are slow: ours let both fine-tune conv layers, and the
+// backend choice (which checks kernels with tf.getKernel) then prefers WASM over SwiftShader's WebGL for phase 2.
+installConvGradients('wasm');
+installConvGradients('cpu');
+
 setWasmPaths({
   'tfjs-backend-wasm.wasm': wasmPlainUrl,
   'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,

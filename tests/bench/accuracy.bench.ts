@@ -42,7 +42,7 @@ const WEIGHTS = join(ROOT, '..', 'shared', 'weights', 'tfjs-mobilenet-v2-0.35-22
 const BACKBONE = 'mobilenet_v2_0.35';
 /** Phase 2 unfreezes the top 2 blocks (block_16 and 'top': Conv_1 to 1,280 channels); BatchNormalization stays frozen. */
 const FINE_TUNE_BLOCKS = 2;
-/** Phase 2 trains on WASM with the Node pipeline's JavaScript conv gradient kernels (src/cli/node/convGradients.ts). */
+/** Phase 2 trains on WASM with the Node pipeline's JavaScript conv gradient kernels (src/lib/train/conv-gradients.ts). */
 const FINE_TUNE_BACKEND = 'wasm';
 
 function option(args: string[], name: string): string | undefined {

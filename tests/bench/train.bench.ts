@@ -11,7 +11,7 @@
  *   fine_tune_step       a phase-2 step with the top block unfrozen (BatchNormalization frozen), images through the
  *                        whole network inside the tape. tfjs-backend-wasm has no conv gradient kernels and
  *                        tfjs-backend-cpu's are slow: both run with the Node pipeline's JavaScript ones
- *                        (src/cli/node/convGradients.ts; pointwise convs through the backend's BatchMatMul).
+ *                        (src/lib/train/conv-gradients.ts; pointwise convs through the backend's BatchMatMul).
  *   fine_tune_cached_step  the same update from cached activations below the unfrozen block (what `train
  *                        --fine-tune-blocks` runs).
  *   feature_extraction   the feature cache's pass (base forward, pooled, read back): images/s.

@@ -101,6 +101,9 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     // The footer's dataset licence (the sample's attribution link names it too).
     await expect(page.locator('footer').getByText('CC BY-NC 4.0').count()).resolves.toBe(1);
 
+    // The first screen says that decoding is a second step.
+    expect(await page.locator('.lead').first().innerText()).toMatch(/1\. Add .*2\. Decode and cache/s);
+
     // A drop through the file input: the zip (images only, with Kaggle's duplicate folders) and the CSV.
     await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);
     await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
@@ -125,6 +128,7 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('dataset-notice').waitFor();
     expect(await text(page, 'dataset-notice')).toContain('Stopped');
+    expect(await page.locator('#progress-h').textContent()).toBe('Import stopped');
     await page.getByRole('button', { name: 'Decode and cache 240 images' }).waitFor();
     expect(await page.getByTestId('cache-status').count()).toBe(0);
     expect(await page.getByText('Nothing cached yet.').count()).toBe(1);
@@ -138,7 +142,8 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     await page.getByRole('button', { name: 'Decode and cache 240 images' }).click();
     await page.getByTestId('cache-status').waitFor({ timeout: 240_000 });
     expect(await text(page, 'cache-status')).toContain('Cached: 240 images at 96 × 96 px');
-    // The finished run's bars stay, full, with counts.
+    // The finished import's bars stay, full, with counts, under a title that cannot be read as a training run.
+    expect(await page.locator('#progress-h').textContent()).toBe('Last import');
     const bars = page.getByRole('progressbar');
     expect(await bars.count()).toBe(3);
     for (const bar of await bars.all()) {

@@ -17,6 +17,7 @@ import {
   METADATA_CSV,
   buildKaggleZip,
   makeTempDir,
+  pickAcrossClasses,
   readOriginals,
   removeTempDir,
 } from '../helpers/zips.ts';
@@ -35,12 +36,7 @@ describe('guided lessons', () => {
 
   beforeAll(async () => {
     dir = await makeTempDir();
-    // Every class, round robin, as the train-flow test picks them.
-    const byDx = new Map<string, ReturnType<typeof readOriginals>>();
-    for (const image of readOriginals()) byDx.set(image.dx, [...(byDx.get(image.dx) ?? []), image]);
-    const images = [];
-    for (let round = 0; images.length < IMAGES; round++)
-      for (const list of byDx.values()) if (list[round] && images.length < IMAGES) images.push(list[round]!);
+    const images = pickAcrossClasses(readOriginals(), IMAGES);
     const zip = await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images });
     app = await startPreview();
     browser = await launchChromium();

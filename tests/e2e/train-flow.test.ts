@@ -17,31 +17,13 @@ import {
   METADATA_CSV,
   buildKaggleZip,
   makeTempDir,
+  pickAcrossClasses,
   readOriginals,
   removeTempDir,
   type OriginalImage,
 } from '../helpers/zips.ts';
 
 const IMAGES = 60;
-
-/** Up to IMAGES originals, taken class by class in turn so every diagnosis is there. */
-function pickImages(all: readonly OriginalImage[]): OriginalImage[] {
-  const byDx = new Map<string, OriginalImage[]>();
-  for (const image of all) byDx.set(image.dx, [...(byDx.get(image.dx) ?? []), image]);
-  const picked: OriginalImage[] = [];
-  for (let round = 0; picked.length < IMAGES; round++) {
-    let added = false;
-    for (const list of byDx.values()) {
-      const image = list[round];
-      if (image && picked.length < IMAGES) {
-        picked.push(image);
-        added = true;
-      }
-    }
-    if (!added) break;
-  }
-  return picked;
-}
 
 describe('train a small model, read its results, export/delete/import it, predict', () => {
   let browser: Browser;
@@ -52,7 +34,7 @@ describe('train a small model, read its results, export/delete/import it, predic
 
   beforeAll(async () => {
     dir = await makeTempDir();
-    images = pickImages(readOriginals());
+    images = pickAcrossClasses(readOriginals(), IMAGES);
     zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
     app = await startPreview();
     browser = await launchChromium();

@@ -72,6 +72,25 @@ export function readOriginals(): OriginalImage[] {
   }));
 }
 
+/** Up to `count` of `images`, taken class by class in turn so that every diagnosis is there. */
+export function pickAcrossClasses<T extends { dx: string }>(images: readonly T[], count: number): T[] {
+  const byDx = new Map<string, T[]>();
+  for (const image of images) byDx.set(image.dx, [...(byDx.get(image.dx) ?? []), image]);
+  const picked: T[] = [];
+  for (let round = 0; picked.length < count; round++) {
+    let added = false;
+    for (const list of byDx.values()) {
+      const image = list[round];
+      if (image && picked.length < count) {
+        picked.push(image);
+        added = true;
+      }
+    }
+    if (!added) break;
+  }
+  return picked;
+}
+
 /** The 10,013 downscaled images of SMALL_IMAGES_DIR, sorted by image_id. */
 export function readSmallImages(): SourceImage[] {
   return readdirSync(SMALL_IMAGES_DIR)

@@ -1,7 +1,7 @@
 /**
  * tfjs backends in Node. `@tensorflow/tfjs-node` cannot be installed here (it downloads libtensorflow), so Node runs
  * the WASM backend (SIMD build, one thread in Node; fast forward passes) or the plain-JavaScript CPU backend (slow).
- * Both get the conv gradient kernels of ./convGradients.ts when selected here: WASM has none of its own, the CPU's
+ * Both get the conv gradient kernels of src/lib/train/conv-gradients.ts when selected here: WASM has none of its own, the CPU's
  * are slow — so in Node both can fine-tune conv layers.
  */
 import { createRequire } from 'node:module';
@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { missingKernels, REQUIRED_KERNELS, type Workload } from '../../lib/train/backend.ts';
-import { installConvGradients } from './convGradients.ts';
+import { installConvGradients } from '../../lib/train/conv-gradients.ts';
 
 export const NODE_BACKENDS = ['wasm', 'cpu'] as const;
 export type NodeBackend = (typeof NODE_BACKENDS)[number];

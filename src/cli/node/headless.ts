@@ -7,7 +7,7 @@
  * BatchNormalization frozen (inference mode, as Keras), the frozen bottom of the base maps each image to the same
  * activation in every epoch, so that activation is computed once and the unfrozen top blocks + head train on it. The
  * loss, gradients and updates are those of training through the whole network; only the frozen forward pass is not
- * repeated. In Node, both backends get JavaScript conv gradient kernels (./convGradients.ts): tfjs-backend-wasm
+ * repeated. In Node, both backends get JavaScript conv gradient kernels (src/lib/train/conv-gradients.ts): tfjs-backend-wasm
  * has none, and tfjs-backend-cpu's are slow.
  */
 import { stat } from 'node:fs/promises';
@@ -44,7 +44,7 @@ export interface FineTuneConfig {
   blocks: number;
   epochs: number;
   learningRate: number;
-  /** Where phase 2 trains (both have conv gradient kernels in Node, see ./convGradients.ts). */
+  /** Where phase 2 trains (both have conv gradient kernels in Node, see src/lib/train/conv-gradients.ts). */
   backend: NodeBackend;
 }
 

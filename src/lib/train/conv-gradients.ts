@@ -1,9 +1,12 @@
 /**
- * Conv gradient kernels for fine-tuning in Node, in plain JavaScript over flat typed arrays (NHWC):
+ * Conv gradient kernels for fine-tuning, in plain JavaScript over flat typed arrays (NHWC), registered over tfjs's
+ * (DEVELOPERS: register our own kernels rather than fork tfjs):
  *
  * - tfjs-backend-wasm 4.22 registers no Conv2DBackpropFilter/Input nor DepthwiseConv2dNativeBackpropFilter/Input,
  *   so it cannot train conv layers. Registered here for 'wasm', they let the forward pass keep XNNPACK's speed while
- *   the gradients run in JavaScript on the WASM heap.
+ *   the gradients run in JavaScript on the WASM heap. The train worker installs them, so phase 2 runs on WASM where
+ *   the only GPU is a software one (before, it fell to SwiftShader's WebGL: 289 s against … for the same lesson run,
+ *   see the README's Measured); the Node CLI, benchmarks and tests install them too.
  * - tfjs-backend-cpu 4.22's versions read every element through TensorBuffer.get(...) (measured: its
  *   Conv2DBackpropFilter took 13 s of a 13.6 s step fine-tuning MobileNetV2's top blocks, batch 16, 96 px); the same
  *   sums over flat arrays are 50–100× faster, so they are replaced on 'cpu'.
@@ -13,8 +16,7 @@
  *             dX[b,u,v,i] = Σ_{y,x,r,c,o : u = y·s+r·d−p, v = x·s+c·d−p} dY[b,y,x,o] · W[r,c,i,o]
  *   depthwise dW[r,c,i,q] = Σ_{b,y,x} X[b, y·s+r·d−p, x·s+c·d−p, i] · dY[b,y,x,i·m+q]
  *             dX[b,u,v,i] = Σ_{…} Σ_q dY[b,y,x,i·m+q] · W[r,c,i,q]
- * accumulated in float64, as tfjs-backend-cpu's kernels do. Process-wide registrations: only the Node CLI,
- * benchmarks and tests install them, never the app.
+ * accumulated in float64, as tfjs-backend-cpu's kernels do. Registrations are process-wide (per worker).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -285,7 +287,7 @@ export function installConvGradients(backend: Backend): void {
     const kernelFunc = all[name]!;
     const guarded: tf.KernelFunc = (args) => {
       if ((args.attrs as unknown as ConvAttrs).dataFormat === 'NCHW') {
-        throw new Error(`${name} (${backend}, Node pipeline): NCHW is not supported`);
+        throw new Error(`${name} (${backend}, JavaScript gradients): NCHW is not supported`);
       }
       return kernelFunc(args);
     };

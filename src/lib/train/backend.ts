@@ -5,9 +5,9 @@
  * - A WebGPU adapter that is real hardware: WebGPU for everything.
  * - Only a fallback adapter (`isFallbackAdapter`, i.e. SwiftShader, a CPU emulating a GPU): WASM for frozen-base work
  *   (feature extraction, head training, frozen-base training with augmentation — measured 20-100× faster than
- *   SwiftShader here), and for fine-tuning conv layers WebGL, then CPU, because tfjs-backend-wasm 4.22 has no
- *   Conv2DBackpropFilter nor depthwise gradient kernels. Kernels are checked with `tf.getKernel`, not assumed, so a
- *   later WASM release that gains them is used.
+ *   SwiftShader here); for fine-tuning conv layers WASM too when it has conv gradient kernels (tfjs-backend-wasm
+ *   4.22 has none; the train worker registers ours, conv-gradients.ts), else WebGL, then CPU. Kernels are checked
+ *   with `tf.getKernel`, not assumed.
  * - No WebGPU: WebGL on a hardware renderer, else WASM (frozen base) / WebGL-software, CPU (fine-tuning).
  * The user can override; an override the browser cannot honour is refused with the reason.
  *

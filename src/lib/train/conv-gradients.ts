@@ -5,8 +5,8 @@
  * - tfjs-backend-wasm 4.22 registers no Conv2DBackpropFilter/Input nor DepthwiseConv2dNativeBackpropFilter/Input,
  *   so it cannot train conv layers. Registered here for 'wasm', they let the forward pass keep XNNPACK's speed while
  *   the gradients run in JavaScript on the WASM heap. The train worker installs them, so phase 2 runs on WASM where
- *   the only GPU is a software one (before, it fell to SwiftShader's WebGL: 289 s against … for the same lesson run,
- *   see the README's Measured); the Node CLI, benchmarks and tests install them too.
+ *   the only GPU is a software one (before, it fell to SwiftShader's WebGL: the transfer lesson's fine-tuning run on the
+ *   sample took 289 s there, 44 s on WASM with these kernels; `npm run -s bench -- sample --lessons`); the Node CLI, benchmarks and tests install them too.
  * - tfjs-backend-cpu 4.22's versions read every element through TensorBuffer.get(...) (measured: its
  *   Conv2DBackpropFilter took 13 s of a 13.6 s step fine-tuning MobileNetV2's top blocks, batch 16, 96 px); the same
  *   sums over flat arrays are 50–100× faster, so they are replaced on 'cpu'.

@@ -1,8 +1,8 @@
 /**
  * Learn mode on the built app, as a workshop participant uses it: every built-in lesson walked through to its
  * comparison in the Runs table (each experiment started with one click, on 60 real originals cached at 96 px so the
- * test is quick), progress kept across a reload, and a teacher's own lesson file loaded from the file picker — a
- * broken one refused with the place at fault named.
+ * test is quick), progress kept across a reload, and a teacher's own lesson file — a broken one from the file
+ * picker, refused with the place at fault named; a good one dropped on the page.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -138,8 +138,6 @@ describe('guided lessons', () => {
       id: 'class-weights-again',
       title: 'Our own lesson on the split',
     };
-    const good = join(dir, 'our-lesson.json');
-    await writeFile(good, JSON.stringify(mine));
     const broken = join(dir, 'broken-lesson.json');
     const steps = (mine.steps as Array<Record<string, unknown>>).map((s, i) =>
       i === 1 ? { ...s, target: 'the-start-button' } : s,
@@ -154,7 +152,16 @@ describe('guided lessons', () => {
     );
     expect(await page.getByTestId('open-lesson-broken').count()).toBe(0);
 
-    await page.getByTestId('lesson-file').setInputFiles(good);
+    // Dropped on the page's drop area, as a teacher drags the file in.
+    const text = JSON.stringify(mine);
+    const transfer = await page.evaluateHandle((json) => {
+      const data = new DataTransfer();
+      data.items.add(new File([json], 'our-lesson.json', { type: 'application/json' }));
+      return data;
+    }, text);
+    await page
+      .getByRole('group', { name: 'Drop a lesson file' })
+      .dispatchEvent('drop', { dataTransfer: transfer });
     await page.getByTestId('lesson-panel').waitFor();
     expect(await page.getByTestId('lesson-panel').textContent()).toContain('Our own lesson on the split');
     await page.getByRole('button', { name: 'Close the lesson' }).click();

@@ -108,7 +108,9 @@ describe('listZip on a Kaggle-shaped archive (part folders, lower-case copies, C
       ['HAM10000_metadata.csv', `${KAGGLE_ZIP_NAME}:HAM10000_metadata.csv`],
     ]);
     expect(await listing.metadata[0]?.readText()).toBe(metadataText);
-    expect(listing.ignored).toEqual(HMNIST_NAMES.map((n) => `${KAGGLE_ZIP_NAME}:${n}`));
+    expect(listing.ignored).toEqual(
+      HMNIST_NAMES.map((n) => `${KAGGLE_ZIP_NAME}:${n} (Kaggle's pixel table (hmnist), not the metadata)`),
+    );
   });
 
   it('returns the original bytes of every image (sha256 as in the manifest)', async () => {
@@ -213,9 +215,10 @@ describe('entries that are not data', () => {
       { name: 'nested/inner.zip', file: inner.path },
       { name: 'hmnist_8_8_L.csv', text: 'pixel0000,label\n' },
       { name: 'labels/HAM10000_metadata.tab', text: 'lesion_id\timage_id\n' },
+      { name: `../${c.imageId}.jpg`, file: c.path },
     ]);
     const listing = await listFile(odd.path);
-    expect(listing.entries).toBe(10);
+    expect(listing.entries).toBe(11);
     expect(listing.images.map((i) => [i.imageId, i.location])).toEqual([
       [a.imageId, `odd.zip:images/${a.imageId}.JPG`],
       [b.imageId, `odd.zip:${b.imageId}.jpeg`],
@@ -223,13 +226,15 @@ describe('entries that are not data', () => {
     ]);
     expect(listing.metadata.map((m) => m.location)).toEqual(['odd.zip:labels/HAM10000_metadata.tab']);
     expect(await listing.metadata[0]?.readText()).toBe('lesion_id\timage_id\n');
+    const other = 'neither an image named ISIC_<7 digits>.jpg/.jpeg/.png nor a metadata .csv/.tab';
     expect(listing.ignored).toEqual([
-      `odd.zip:__MACOSX/images/._${a.imageId}.JPG`,
-      'odd.zip:images/.DS_Store',
-      `odd.zip:.hidden/${b.imageId}.jpg`,
-      'odd.zip:README.txt',
+      `odd.zip:__MACOSX/images/._${a.imageId}.JPG (macOS archive metadata)`,
+      'odd.zip:images/.DS_Store (a hidden file)',
+      `odd.zip:.hidden/${b.imageId}.jpg (a hidden file)`,
+      `odd.zip:README.txt (${other})`,
       'odd.zip:nested/inner.zip (a zip inside a zip is not opened: extract it and drop its contents)',
-      'odd.zip:hmnist_8_8_L.csv',
+      "odd.zip:hmnist_8_8_L.csv (Kaggle's pixel table (hmnist), not the metadata)",
+      `odd.zip:../${c.imageId}.jpg (its path climbs out of the archive (../), so it is not read)`,
     ]);
     expect(listing.duplicates).toEqual([]);
     expect(await digests(listing.images)).toEqual(
@@ -293,7 +298,9 @@ describe('listLooseFiles: a folder drop', () => {
     expect(sortedIds(listing.images)).toEqual(originalIds);
     expect(listing.images[0]?.location).toBe(`drop/${originals[0]?.imageId}.jpg`);
     expect(listing.images[0]?.size).toBe(originals[0]?.bytes);
-    expect(listing.ignored).toEqual(['notes.txt']);
+    expect(listing.ignored).toEqual([
+      'notes.txt (neither an image named ISIC_<7 digits>.jpg/.jpeg/.png nor a metadata .csv/.tab)',
+    ]);
     expect(await listing.metadata[0]?.readText()).toBe(metadataText);
     expect(await digests(listing.images)).toEqual(sha256ById);
   });

@@ -218,7 +218,7 @@ describe('damaged archives', () => {
 });
 
 describe('entries zip-span does not read', () => {
-  it('leaves encrypted entries to zip.js, which names them, and reads the plain ones by span', async () => {
+  it('lists encrypted entries as ignored, with the reason, and reads the plain ones by span', async () => {
     const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
     const jpeg = await readFile(originals[0]!.path);
     await writer.add(`secret/${originals[0]!.imageId}.jpg`, new Uint8ArrayReader(jpeg), { password: 'x' });
@@ -230,14 +230,29 @@ describe('entries zip-span does not read', () => {
     const path = join(dir, 'encrypted.zip');
     await writeFile(path, await writer.close());
     const listing = await listZip(await openAsBlob(path), 'encrypted.zip');
-    const [secret, plain] = listing.images;
-    expect(secret?.span).toBeUndefined();
+    expect(listing.images.map((i) => i.imageId)).toEqual([originals[1]!.imageId]);
+    const [plain] = listing.images;
     expect(plain?.span).toBeDefined();
-    const error = await secret!.read().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ArchiveError);
-    expect((error as Error).message).toMatch(
-      /^Could not read secret\/ISIC_\d{7}\.jpg from encrypted\.zip \(/,
+    expect(listing.ignored).toContain(
+      `encrypted.zip:secret/${originals[0]!.imageId}.jpg (encrypted: this app asks for no password)`,
     );
     expect(sha256(await plain!.read())).toBe(originals[1]!.sha256);
+  });
+
+  it('refuses a wholly encrypted zip with one message for the archive', async () => {
+    const writer = new ZipWriter(new Uint8ArrayWriter(), { useWebWorkers: false });
+    for (const original of originals.slice(0, 15))
+      await writer.add(`${original.imageId}.jpg`, new Uint8ArrayReader(await readFile(original.path)), {
+        password: 'x',
+      });
+    await writer.add('HAM10000_metadata.csv', new TextReader('lesion_id,image_id\n'), { password: 'x' });
+    const path = join(dir, 'all-encrypted.zip');
+    await writeFile(path, await writer.close());
+    const error = await listZip(await openAsBlob(path), 'all-encrypted.zip').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect((error as Error).message).toBe(
+      'all-encrypted.zip is encrypted (16 of its images and data files need a password). This app asks for no ' +
+        'password: extract the zip with its password, then drop the folder or a new zip.',
+    );
   });
 });

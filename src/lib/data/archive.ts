@@ -40,6 +40,8 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   const builder = new ListingBuilder();
   const starts: number[] = [];
   const spans: ZipSpan[] = [];
+  let encrypted = 0;
+  let usable = 0;
   try {
     const entries = reader.getEntriesGenerator({
       onprogress: onProgress && ((progress, total) => onProgress(progress, total)),
@@ -48,6 +50,15 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
       signal?.throwIfAborted();
       starts.push(entry.offset);
       if (entry.directory) continue;
+      const kind = classifyPath(entry.filename).kind;
+      if (entry.encrypted && (kind === 'image' || kind === 'metadata')) {
+        // One message for the archive (below), not one failed read per image later.
+        builder.countEntry();
+        builder.addIgnored(`${name}:${entry.filename}`, 'encrypted: this app asks for no password');
+        encrypted++;
+        continue;
+      }
+      if (kind === 'image' || kind === 'metadata') usable++;
       const span = spanOf(entry, file, name);
       if (span !== undefined) spans.push(span);
       addEntry(builder, entry, name, span);
@@ -65,6 +76,13 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   } finally {
     // Releases nothing held for a Blob today, but keeps the reader's contract if the input type ever changes.
     await reader.close();
+  }
+  if (encrypted > 0 && usable === 0) {
+    throw new ArchiveError(
+      `${name} is encrypted (${encrypted.toLocaleString('en-US')} of its images and data files need a password). ` +
+        'This app asks for no password: extract the zip with its password, then drop the folder or a new zip.',
+      name,
+    );
   }
   return builder.build();
 }
@@ -138,7 +156,7 @@ function addEntry(builder: ListingBuilder, entry: FileEntry, zipName: string, sp
       builder.addIgnored(location, 'a zip inside a zip is not opened: extract it and drop its contents');
       break;
     case 'ignored':
-      builder.addIgnored(location);
+      builder.addIgnored(location, kind.reason);
       break;
   }
 }

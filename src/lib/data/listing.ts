@@ -18,7 +18,8 @@ export type EntryKind =
   | { kind: 'metadata' }
   /** A zip among the entries: the caller decides what to say (nested zips are not opened). */
   | { kind: 'archive' }
-  | { kind: 'ignored' };
+  /** Not data; `reason` is what the match report shows next to it. */
+  | { kind: 'ignored'; reason: string };
 
 /**
  * Classifies a file path (directories are not entries and must be skipped by the caller).
@@ -26,15 +27,22 @@ export type EntryKind =
  */
 export function classifyPath(path: string): EntryKind {
   const segments = path.split('/').filter((s) => s !== '');
+  if (segments.includes('..'))
+    return { kind: 'ignored', reason: 'its path climbs out of the archive (../), so it is not read' };
   // Archivers on macOS add __MACOSX/ and dotfiles (.DS_Store, ._resource forks): never data.
-  if (segments.some((s) => s === '__MACOSX' || s.startsWith('.'))) return { kind: 'ignored' };
+  if (segments.includes('__MACOSX')) return { kind: 'ignored', reason: 'macOS archive metadata' };
+  if (segments.some((s) => s.startsWith('.'))) return { kind: 'ignored', reason: 'a hidden file' };
   const name = segments.at(-1) ?? '';
   const imageId = imageIdFromPath(name);
   if (imageId !== null) return { kind: 'image', imageId };
-  if (/^hmnist_.*\.csv$/i.test(name)) return { kind: 'ignored' };
+  if (/^hmnist_.*\.csv$/i.test(name))
+    return { kind: 'ignored', reason: "Kaggle's pixel table (hmnist), not the metadata" };
   if (/\.(?:csv|tab)$/i.test(name)) return { kind: 'metadata' };
   if (/\.zip$/i.test(name)) return { kind: 'archive' };
-  return { kind: 'ignored' };
+  return {
+    kind: 'ignored',
+    reason: 'neither an image named ISIC_<7 digits>.jpg/.jpeg/.png nor a metadata .csv/.tab',
+  };
 }
 
 /**
@@ -189,7 +197,7 @@ export function listLooseFiles(files: readonly LooseFile[]): Listing {
         builder.addIgnored(path, 'a zip is opened as an archive, not as a loose file');
         break;
       case 'ignored':
-        builder.addIgnored(path);
+        builder.addIgnored(path, entry.reason);
         break;
     }
   }

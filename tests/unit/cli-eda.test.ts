@@ -1,8 +1,8 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.ts';
 import type { EdaSummary } from '../../src/lib/eda/types.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -11,25 +11,9 @@ const CANONICAL = join(HAM, 'HAM10000_metadata.csv');
 const tmp = mkdtempSync(join(tmpdir(), 'lesion-lab-cli-eda-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli('eda', ...args);
 
-/** Runs the real CLI entry, as `npm run -s cli -- eda …` does. */
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      ['src/cli/main.ts', 'eda', ...args],
-      { cwd: ROOT, encoding: 'utf8' },
-      (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-function summaryOf(run: Run): EdaSummary {
+function summaryOf(run: CliRun): EdaSummary {
   expect(run.code).toBe(0);
   const lines = run.stdout.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -85,7 +69,7 @@ describe('npm run -s cli -- eda', () => {
   it('prints the same summary for the CRLF, Dataverse and tab-separated variants', async () => {
     const tab = join(tmp, 'HAM10000_metadata.tab');
     writeFileSync(tab, readFileSync(CANONICAL, 'utf8').replaceAll(',', '\t'));
-    const runs: Run[] = [];
+    const runs: CliRun[] = [];
     // One at a time: the test machines have few cores.
     for (const path of [
       CANONICAL,

@@ -3,12 +3,12 @@
  * the originals themselves (same ids, labels and lesions), with every image's longer side at --size; images
  * already that small are copied byte for byte; the CSV goes in as given.
  */
-import { execFile } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../helpers/cli.ts';
 import jpeg from 'jpeg-js';
 import { listZip } from '../../src/lib/data/archive.ts';
 import { jpegSize } from '../../src/lib/data/jpeg-size.ts';
@@ -23,25 +23,7 @@ const CSV = join(HAM, 'HAM10000_metadata.csv');
 const ORIGINALS = join(HAM, 'originals-600x450');
 const SMALL = join(HAM, 'all-200x150');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI entry, as `npm run -s cli -- pack …` does. */
-function cli(...args: string[]): Promise<Run> {
-  return new Promise((done) => {
-    execFile(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      ['src/cli/main.ts', ...args],
-      { cwd: ROOT, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-      (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
-
-function json(run: Run): Record<string, unknown> {
+function json(run: CliRun): Record<string, unknown> {
   expect(run.code, run.stderr).toBe(0);
   const lines = run.stdout.trim().split('\n');
   expect(lines).toHaveLength(1);
@@ -91,7 +73,9 @@ describe('packedSize', () => {
 describe('npm run -s cli -- pack', () => {
   it('packs the 240 originals so that the core lists and matches them exactly like the originals', async () => {
     const out = join(tmp, 'originals-96.zip');
-    const result = json(await cli('pack', '--images', ORIGINALS, '--csv', CSV, '--size', '96', '--out', out));
+    const result = json(
+      await runCli('pack', '--images', ORIGINALS, '--csv', CSV, '--size', '96', '--out', out),
+    );
     expect(result).toMatchObject({
       images: 240,
       resized: 240,
@@ -150,13 +134,13 @@ describe('npm run -s cli -- pack', () => {
     for (const id of ids) await copyFile(join(SMALL, `${id}.jpg`), join(dir, `${id}.jpg`));
     const out = join(tmp, 'small-224.zip');
     const again = join(tmp, 'small-224-again.zip');
-    expect(json(await cli('pack', '--images', dir, '--csv', CSV, '--out', out))).toMatchObject({
+    expect(json(await runCli('pack', '--images', dir, '--csv', CSV, '--out', out))).toMatchObject({
       images: 5,
       resized: 0,
       copied: 5,
       size: 224,
     });
-    json(await cli('pack', '--images', dir, '--csv', CSV, '--out', again));
+    json(await runCli('pack', '--images', dir, '--csv', CSV, '--out', again));
     expect(Buffer.compare(await readFile(out), await readFile(again))).toBe(0);
     const listing = await listZip(await openAsBlob(out), 'small-224.zip');
     for (const image of listing.images) {
@@ -174,23 +158,23 @@ describe('npm run -s cli -- pack', () => {
     const one = join(tmp, 'jobs-1.zip');
     const two = join(tmp, 'jobs-2.zip');
     expect(
-      json(await cli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--out', one)),
+      json(await runCli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--out', one)),
     ).toMatchObject({
       images: 6,
       resized: 6,
       jobs: 1,
     });
     expect(
-      json(await cli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--jobs', '2', '--out', two)),
+      json(await runCli('pack', '--images', dir, '--csv', CSV, '--size', '128', '--jobs', '2', '--out', two)),
     ).toMatchObject({ images: 6, resized: 6, jobs: 2 });
     expect((await readFile(one)).equals(await readFile(two))).toBe(true);
   });
 
   it('explains bad arguments and leaves no file behind when nothing matches', async () => {
-    const usage = await cli('pack', '--images', ORIGINALS, '--csv', CSV);
+    const usage = await runCli('pack', '--images', ORIGINALS, '--csv', CSV);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('--out are required');
-    const badSize = await cli(
+    const badSize = await runCli(
       'pack',
       '--images',
       ORIGINALS,
@@ -205,7 +189,7 @@ describe('npm run -s cli -- pack', () => {
     expect(badSize.stderr).toContain('--size big');
     const isic = join(HAM, 'variants', 'ISIC2018_Task3_Validation_GroundTruth.csv');
     const out = join(tmp, 'none.zip');
-    const none = await cli('pack', '--images', ORIGINALS, '--csv', isic, '--out', out);
+    const none = await runCli('pack', '--images', ORIGINALS, '--csv', isic, '--out', out);
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('nothing to pack');
     await expect(stat(out)).rejects.toThrow();

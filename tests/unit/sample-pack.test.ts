@@ -3,12 +3,12 @@
  * most 150 images per diagnosis, whole lesions only, the downscaled JPEGs' bytes unchanged), its size, and that
  * `npm run -s cli -- sample` rebuilds it byte for byte from ../shared.
  */
-import { execFile } from 'node:child_process';
 import { openAsBlob, readdirSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/cli.ts';
 import { listZip } from '../../src/lib/data/archive.ts';
 import { DX, type Dx } from '../../src/lib/data/dx.ts';
 import { matchImages } from '../../src/lib/data/match.ts';
@@ -22,17 +22,6 @@ const CSV = join(HAM, 'HAM10000_metadata.csv');
 const SMALL = join(HAM, 'all-200x150');
 const SAMPLE = join(ROOT, 'public/samples/ham10000-sample.zip');
 const ATTRIBUTION = join(ROOT, 'public/samples/ATTRIBUTION.md');
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      join(ROOT, 'node_modules/.bin/tsx'),
-      ['src/cli/main.ts', ...args],
-      { cwd: ROOT, encoding: 'utf8' },
-      (error, stdout, stderr) => done({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
 
 let tmp: string;
 let listing: Listing;
@@ -104,7 +93,7 @@ describe('public/samples/ham10000-sample.zip', () => {
     expect(inSample.map((r) => r.imageId)).toEqual(choice.imageIds);
 
     const out = join(tmp, 'again.zip');
-    const run = await cli('sample', '--images', SMALL, '--csv', CSV, '--out', out);
+    const run = await runCli('sample', '--images', SMALL, '--csv', CSV, '--out', out);
     expect(run.code, run.stderr).toBe(0);
     const printed = JSON.parse(run.stdout) as Record<string, unknown>;
     expect(printed).toMatchObject({

@@ -1,13 +1,13 @@
 /**
- * Timed training steps, as the loop runs them (src/lib/train/loop.ts's `trainStep`, Adam, Keras cross-entropy),
- * for the `train` and `accuracy` benchmarks: a phase-1 step (frozen base forward outside the tape, head forward and
- * backward), a fine-tuning step (whole network in the tape, top blocks unfrozen), a fine-tuning step from cached
- * activations (what `--fine-tune-blocks` runs), and head steps on cached features.
+ * Timed fine-tuning steps built from the loop's `trainStep` (src/lib/train/loop.ts: Adam, Keras cross-entropy) on
+ * one given batch, for the `train` and `accuracy` benchmarks: a step through the whole network (top blocks
+ * unfrozen) and a step from cached activations below them (what `--fine-tune-blocks` runs). No batch reads, no
+ * augmentation, no class weights: the benches time phase 1 and head epochs through the loop itself
+ * (tests/bench/loop-timing.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { freezeBase, unfreezeTopBlocks, useKerasBatchNormSemantics } from '../../lib/model/heads.ts';
-import { poolingSplit } from '../../lib/train/featureCache.ts';
 import { trainStep } from '../../lib/train/loop.ts';
 import { Adam } from '../../lib/train/optimizer.ts';
 import { cutBelowTopBlocks } from './headless.ts';
@@ -89,41 +89,6 @@ export interface StepModel {
   /** Starts with GlobalAveragePooling2D over the base's output. */
   head: tf.LayersModel;
   preprocess(x: tf.Tensor4D): tf.Tensor4D;
-}
-
-/** Phase 1 with the base in the loop (augmentation on, so no feature cache): base outside the tape. */
-export async function timePhaseOneSteps(
-  model: StepModel,
-  x: tf.Tensor4D,
-  y: tf.Tensor2D,
-  steps: number,
-): Promise<StepTiming> {
-  freezeBase(model.base);
-  const variables = model.head.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = new Adam({ learningRate: 1e-3 });
-  optimizer.init(variables);
-  try {
-    return await timeSteps(
-      () =>
-        runStep(
-          tf.tidy(() => {
-            const features = model.base.apply(model.preprocess(x), { training: false }) as tf.Tensor;
-            return trainStep(
-              (f) => model.head.apply(f, { training: true }) as tf.Tensor,
-              features,
-              y,
-              null,
-              variables,
-              optimizer,
-            );
-          }),
-        ),
-      steps,
-      x.shape[0],
-    );
-  } finally {
-    optimizer.dispose();
-  }
 }
 
 /** Phase 2 as the loop runs it: images through the whole network inside the tape, top `blocks` unfrozen. */
@@ -227,71 +192,5 @@ export async function timeCachedFineTuneSteps(
     y.dispose();
     freezeBase(model.base);
     // Not net/cut.top: tfjs would dispose the nested head with them. Their layers are the base's and the head's.
-  }
-}
-
-/** One epoch of head training on cached features of `samples` images (the loop's feature pipeline), in ms. */
-export async function timeHeadEpoch(
-  head: tf.LayersModel,
-  samples: number,
-  batch: number,
-  seed = 3,
-): Promise<{
-  epoch_ms: number;
-  batches: number;
-  samples: number;
-  feature_dim: number;
-  tensor_drift: number;
-}> {
-  const { rest } = poolingSplit(head);
-  const inShape = (rest.inputs[0]!.shape as number[]).slice(1);
-  const dim = inShape.reduce((a, b) => a * b, 1);
-  const classes = (head.outputs[0]!.shape as number[]).at(-1)!;
-  const features = new Float32Array(samples * dim);
-  let s = seed >>> 0;
-  for (let i = 0; i < features.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    features[i] = (s / 4294967296) * 6; // ReLU6-range activations, like a MobileNet's pooled features
-  }
-  const variables = rest.trainableWeights.map((w) => w.read() as tf.Variable);
-  const optimizer = new Adam({ learningRate: 1e-3 });
-  optimizer.init(variables);
-  const batches = Math.ceil(samples / batch);
-  const before = tf.memory().numTensors;
-  const t0 = performance.now();
-  try {
-    for (let b = 0; b < batches; b++) {
-      const n = Math.min(batch, samples - b * batch);
-      const out = tf.tidy(() => {
-        const x = tf.tensor(features.subarray(b * batch * dim, (b * batch + n) * dim), [n, ...inShape]);
-        const y = tf
-          .oneHot(
-            tf.tensor1d(
-              Array.from({ length: n }, (_, i) => (b * batch + i) % classes),
-              'int32',
-            ),
-            classes,
-          )
-          .toFloat() as tf.Tensor2D;
-        return trainStep(
-          (z) => rest.apply(z, { training: true }) as tf.Tensor,
-          x,
-          y,
-          null,
-          variables,
-          optimizer,
-        );
-      });
-      await runStep(out);
-    }
-    return {
-      epoch_ms: performance.now() - t0,
-      batches,
-      samples,
-      feature_dim: dim,
-      tensor_drift: tf.memory().numTensors - before,
-    };
-  } finally {
-    optimizer.dispose();
   }
 }

@@ -16,9 +16,14 @@
  *   seconds.decode     wall time from the first image sent to a decoder to the last one decoded
  *   seconds.total      from the drop (addFiles) to the committed cache: list + parse + match + read/decode/write
  *   decode_only_seconds  the same decoders decoding the same image sequence from memory, nothing else running
- *   images_per_second  unique_images / seconds.total
- *   peak_renderer_rss_mb  the largest sum of VmRSS over all of this Chromium's renderer processes (the page and
- *                      its workers live there), sampled every 250 ms during the ingest
+ *   cached_images      images decoded and written to the committed cache (unique images less any that failed)
+ *   images_per_second  cached_images / seconds.total (images that reached the cache, not images listed)
+ *   peak_renderer_rss_mb  the largest sum of VmRSS over this Chromium's renderer processes, sampled every 250 ms
+ *                      during the ingest. Covers the page and every worker it starts (ingest, decoders: dedicated
+ *                      workers run inside the renderer process); NOT the browser process, the GPU process or the
+ *                      utility processes (network, storage: OPFS writes go through the storage service) — their
+ *                      peak sum is peak_other_chromium_rss_mb, and peak_all_chromium_rss_mb is every process of
+ *                      this Chromium together (each a peak of its own sampled sum)
  *   details            the rest: archive size and build time, decoders, write time, per-stage rates, peak RSS
  *                      of the largest single renderer and during decode-only
  *
@@ -135,6 +140,9 @@ interface Sampled<T> {
   /** Largest sum of VmRSS over the renderer processes, and largest single renderer. */
   peakSumMb: number;
   peakMaxMb: number;
+  /** Largest sum of VmRSS over the other processes (browser, GPU, utilities), and over all of them. */
+  peakOtherMb: number;
+  peakAllMb: number;
   /** CPU seconds all of this Chromium's processes used meanwhile (renderer with its workers, browser, GPU…). */
   cpuSeconds: number;
   wallSeconds: number;
@@ -144,18 +152,26 @@ interface Sampled<T> {
 async function sampled<T>(work: () => Promise<T>): Promise<Sampled<T>> {
   let peakSumMb = 0;
   let peakMaxMb = 0;
+  let peakOtherMb = 0;
+  let peakAllMb = 0;
   const startTicks = new Map<number, number>();
   const endTicks = new Map<number, number>();
   const sample = (edge?: Map<number, number>) => {
     let sum = 0;
+    let other = 0;
     for (const p of chromiumProcesses()) {
       edge?.set(p.pid, p.cpuTicks);
       if (edge === undefined || edge === endTicks) endTicks.set(p.pid, p.cpuTicks);
-      if (!p.renderer) continue;
+      if (!p.renderer) {
+        other += p.rssMb;
+        continue;
+      }
       sum += p.rssMb;
       peakMaxMb = Math.max(peakMaxMb, p.rssMb);
     }
     peakSumMb = Math.max(peakSumMb, sum);
+    peakOtherMb = Math.max(peakOtherMb, other);
+    peakAllMb = Math.max(peakAllMb, sum + other);
   };
   sample(startTicks);
   const started = performance.now();
@@ -166,7 +182,7 @@ async function sampled<T>(work: () => Promise<T>): Promise<Sampled<T>> {
     sample(endTicks);
     let ticks = 0;
     for (const [pid, end] of endTicks) ticks += end - (startTicks.get(pid) ?? 0);
-    return { result, peakSumMb, peakMaxMb, cpuSeconds: ticks / 100, wallSeconds };
+    return { result, peakSumMb, peakMaxMb, peakOtherMb, peakAllMb, cpuSeconds: ticks / 100, wallSeconds };
   } finally {
     clearInterval(timer);
   }
@@ -327,6 +343,7 @@ export async function bench(args: string[]): Promise<unknown> {
     return {
       entries: run.entries,
       unique_images: run.uniqueImages,
+      cached_images: run.cached,
       seconds: {
         list: run.listSeconds,
         read: run.timings?.readSeconds ?? Number.NaN,
@@ -334,8 +351,12 @@ export async function bench(args: string[]): Promise<unknown> {
         total: run.totalSeconds,
       },
       decode_only_seconds: decodeOnly.result.seconds,
-      images_per_second: run.uniqueImages / run.totalSeconds,
+      images_per_second: run.cached / run.totalSeconds,
       peak_renderer_rss_mb: ingest.peakSumMb,
+      rss_covers:
+        'peak_renderer_rss_mb: the renderer processes (the page, the ingest worker, the decode workers); not the ' +
+        'browser, GPU or utility (network, storage) processes: see details.peak_other_chromium_rss_mb and ' +
+        'details.peak_all_chromium_rss_mb',
       details: {
         size_px: options.size,
         archive_gb: archive.bytes / 1e9,
@@ -352,6 +373,8 @@ export async function bench(args: string[]): Promise<unknown> {
         total_over_decode_only: run.totalSeconds / decodeOnly.result.seconds,
         stage_rates_per_second: Object.fromEntries(run.stages.map((s) => [s.stage, s.rate])),
         peak_single_renderer_rss_mb: ingest.peakMaxMb,
+        peak_other_chromium_rss_mb: ingest.peakOtherMb,
+        peak_all_chromium_rss_mb: ingest.peakAllMb,
         peak_renderer_rss_mb_decode_only: decodeOnly.peakSumMb,
         // CPU seconds of all Chromium processes during each phase: on a machine with few cores, reading (file
         // IPC, zip.js, CRC-32, inflate) competes with decoding for the same cores.
@@ -359,7 +382,8 @@ export async function bench(args: string[]): Promise<unknown> {
         cpu_seconds_ingest: ingest.cpuSeconds,
         cores: availableParallelism(),
         rss_measure:
-          'VmRSS from /proc/<pid>/status, summed over this Chromium’s renderer processes, peak of 250 ms samples',
+          'VmRSS from /proc/<pid>/status of every process this Chromium started, summed per group (renderers; ' +
+          'the others; all), peak of 250 ms samples; shared pages are counted once per process',
         cross_origin_isolated: isolated,
       },
     };

@@ -60,6 +60,8 @@ export default defineConfig({
           name: 'e2e',
           environment: 'node',
           include: ['tests/e2e/**/*.test.ts'],
+          // Builds dist/ first when it is missing or older than the sources, however the tests are started.
+          globalSetup: ['tests/helpers/fresh-build.ts'],
           testTimeout: 600_000,
           hookTimeout: 180_000,
           fileParallelism: false,

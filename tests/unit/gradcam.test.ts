@@ -228,13 +228,16 @@ function fileLike(path: string): FileLike {
 describe('Grad-CAM on the real MobileNetV2 0.35 (ImageNet) with a GAP → Dense head', () => {
   const spec = BACKBONES['mobilenet_v2_0.35'];
   let model: tf.LayersModel;
+  let base: tf.LayersModel;
+  let head: tf.LayersModel;
   let image: PixelImage;
 
   beforeAll(async () => {
-    const base = buildBackbone(spec.id, 224);
+    base = buildBackbone(spec.id, 224);
     const dir = join(shared, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
     await loadTfjsLayersWeights(base, filesIOHandler(readdirSync(dir).map((n) => fileLike(join(dir, n)))));
-    model = composeModel(base, headConfig({ kind: 'gap-dense', classes: 7 }));
+    head = buildHead([1280], headConfig({ kind: 'gap-dense', classes: 7 }));
+    model = composeModel(base, head);
     const originals = join(shared, 'data', 'ham10000', 'originals-600x450');
     const file = readdirSync(originals).filter((n) => n.endsWith('.jpg'))[0]!;
     const decoded = jpeg.decode(readFileSync(join(originals, file)), {
@@ -270,6 +273,71 @@ describe('Grad-CAM on the real MobileNetV2 0.35 (ImageNet) with a GAP → Dense 
       `Grad-CAM MobileNetV2 0.35 @224 (wasm): ${seconds.toFixed(2)} s, class ${result.classIndex}, ` +
         `map min ${min.toFixed(3)} max ${max.toFixed(3)}`,
     );
+  });
+
+  /**
+   * What a wrong map fails. For a GAP → Dense head, the gradient of class c's logit with respect to the feature
+   * map is W[k, c] / (h·w) at every position, so Grad-CAM's channel weights are the Dense kernel's column and the
+   * map is exactly CAM (Zhou et al. 2016; Selvaraju et al. 2017, §3.1): ReLU(Σ_k W[k, c] · A_ij^k) / max. That
+   * closed form is computed here in plain JavaScript from the base's own predict() and the Dense kernel, with no
+   * gradient, no GraphRun and no upsampling (the map is asked for at the feature map's 7x7). A map for the wrong
+   * class, from gradients of the probability instead of the logit, with the sign or the ReLU lost, transposed, or
+   * from another layer differs from it; the maps of different classes differ from each other.
+   */
+  it('equals the closed-form CAM of every class on out_relu, and explains the class the logits pick', async () => {
+    const prepared = prepareImage(image, 224, spec.preprocessing);
+    const features = base.predict(prepared) as tf.Tensor4D;
+    const A = (await features.data()) as Float32Array;
+    features.dispose();
+    const [kernel, bias] = head.getLayer('predictions').getWeights();
+    const W = (await kernel!.data()) as Float32Array;
+    const b = (await bias!.data()) as Float32Array;
+    const [h, w, k] = [7, 7, 1280];
+    expect(A.length).toBe(h * w * k);
+    const classes = 7;
+    const reference = (c: number): number[] => {
+      const cam = Array.from({ length: h * w }, (_, p) => {
+        let sum = 0;
+        for (let ch = 0; ch < k; ch++) sum += A[p * k + ch]! * W[ch * classes + c]!;
+        return Math.max(0, sum);
+      });
+      const peak = Math.max(...cam);
+      return cam.map((v) => (peak > 0 ? v / peak : 0));
+    };
+    const logits = Array.from({ length: classes }, (_, c) => {
+      let sum = b[c]!;
+      for (let p = 0; p < h * w; p++)
+        for (let ch = 0; ch < k; ch++) sum += (A[p * k + ch]! * W[ch * classes + c]!) / (h * w);
+      return sum;
+    });
+    const maps: Float32Array[] = [];
+    try {
+      const predicted = await gradCam(model, prepared, { layerName: spec.gradCamLayer, size: [7, 7] });
+      expect(predicted.classIndex).toBe(argmax(logits));
+      for (let c = 0; c < classes; c++) {
+        const map = await gradCam(model, prepared, {
+          layerName: spec.gradCamLayer,
+          classIndex: c,
+          size: [7, 7],
+        });
+        const ref = reference(c);
+        const diff = Math.max(...ref.map((v, i) => Math.abs(v - map.heatmap[i]!)));
+        expect(diff, `class ${c}`).toBeLessThan(1e-4);
+        maps.push(map.heatmap);
+      }
+      expect(Array.from(predicted.heatmap)).toEqual(Array.from(maps[predicted.classIndex]!));
+    } finally {
+      prepared.dispose();
+    }
+    // Not one map for every class: the class index reaches the gradient.
+    const other = (predictedClass: number) => (predictedClass + 1) % classes;
+    const c0 = argmax(logits);
+    const spread = Math.max(...Array.from(maps[c0]!, (v, i) => Math.abs(v - maps[other(c0)]![i]!)));
+    expect(spread).toBeGreaterThan(0.1);
+    // A real image gives a map that is not flat and not symmetric under transposition (so a row/column mix-up shows).
+    const ref = reference(c0);
+    const transposed = ref.map((_, p) => ref[(p % w) * w + Math.floor(p / w)]!);
+    expect(Math.max(...ref.map((v, i) => Math.abs(v - transposed[i]!)))).toBeGreaterThan(0.05);
   });
 
   it('gives the map at the original 600x450 size for an overlay', async () => {

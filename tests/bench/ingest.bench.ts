@@ -383,7 +383,7 @@ export async function bench(args: string[]): Promise<unknown> {
         cores: availableParallelism(),
         rss_measure:
           'VmRSS from /proc/<pid>/status of every process this Chromium started, summed per group (renderers; ' +
-          'the others; all), peak of 250 ms samples; shared pages are counted once per process',
+          'the others; all), peak of 250 ms samples; pages shared between processes count in each of them',
         cross_origin_isolated: isolated,
       },
     };

@@ -90,6 +90,10 @@ describe('real MobileNetV2 0.35, frozen, seed head, a few hundred real images', 
     expect(phase.input).toBe('features');
     expect(phase.history).toHaveLength(15);
     const best = Math.max(...phase.history.map((h) => h.val_balanced_accuracy));
+    console.info(
+      '[train-real] val balanced accuracy per epoch',
+      JSON.stringify(phase.history.map((h) => h.val_balanced_accuracy)),
+    );
     expect(phase.best_value).toBe(best);
     expect(best).toBeGreaterThan(MIN_VAL_BALANCED_ACCURACY);
     // Training on the features does fit them: the class-weighted loss falls.

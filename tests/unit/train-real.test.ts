@@ -27,12 +27,15 @@ const HAM = join(ROOT, '..', 'shared', 'data', 'ham10000');
 const WEIGHTS = join(ROOT, '..', 'shared', 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
 
 /**
- * Chance is 1/7 ≈ 0.143 for balanced accuracy. Measured with this exact configuration (seed 1337, 420 images,
- * 128 px, 70/30 split): val balanced accuracy 0.22 after epoch 1, 0.34 after epoch 2, then 0.38–0.46, best 0.457
- * (epoch 14 of 15); the same run with a randomly initialised base stays at 0.143 (it predicts one class). 0.30 is
- * more than twice chance and leaves a wide margin below the measured best for float differences between kernels.
+ * Chance is 1/7 ≈ 0.143 for balanced accuracy. The run is deterministic (seeded subset, split, head initialisation
+ * and shuffling). Measured with this exact configuration (seed 1337, 420 images, 128 px, 70/30 split) on WASM,
+ * 2026-11-29: val balanced accuracy per epoch 0.217, 0.343, 0.383, 0.407, 0.384, 0.421, 0.438, 0.439, 0.416,
+ * 0.453, 0.433, 0.432, 0.450, 0.457, 0.426 — best 0.4572 at epoch 14 (as when the test was written: 0.457); the
+ * same run with a randomly initialised base stays at 0.143 (it predicts one class). The threshold sits 3.7 points
+ * under the best: room for float differences between kernels, while a regression that costs the pipeline a few
+ * points (a wrong preprocessing, BatchNormalization in training mode, misassigned weights) fails.
  */
-const MIN_VAL_BALANCED_ACCURACY = 0.3;
+const MIN_VAL_BALANCED_ACCURACY = 0.42;
 
 describe('real MobileNetV2 0.35, frozen, seed head, a few hundred real images', () => {
   let result: HeadlessResult;
@@ -60,7 +63,8 @@ describe('real MobileNetV2 0.35, frozen, seed head, a few hundred real images', 
       fineTune: { blocks: 2, epochs: 2, learningRate: 1e-5, backend: 'wasm' },
     });
     tensorsAfter = tf.memory().numTensors;
-  }, 300_000);
+    // 240 s alone on the shared 2-core machine; more when other jobs run.
+  }, 600_000);
 
   it('loads every real weight into our builder and uses every image of the subset', () => {
     expect(result.model.weights).toMatchObject({ format: 'tfjs-layers', arrays: 260, params: 410_208 });

@@ -37,6 +37,7 @@ import {
   predictionsJsonText,
 } from './files.ts';
 import { weightBytes, weightSpecBytes } from './model.ts';
+import { MAX_RUN_NAME_LENGTH } from './naming.ts';
 import {
   FieldReader,
   RunFileError,
@@ -554,6 +555,13 @@ export async function importRunZip(blob: Blob, zipName = 'the zip'): Promise<Imp
     charts[name] = standaloneSvg(await readText(entry, file, zipName), file);
   }
 
+  // The name is shown wherever the run is listed; a name no user could type is an edited file.
+  if (typeof manifest.name === 'string' && manifest.name.length > MAX_RUN_NAME_LENGTH) {
+    r.fail(
+      'name',
+      `is ${manifest.name.length.toLocaleString('en-US')} characters long; a run's name has at most ${MAX_RUN_NAME_LENGTH}`,
+    );
+  }
   const run = {
     id: manifest.id,
     name: manifest.name,

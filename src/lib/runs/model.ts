@@ -89,8 +89,12 @@ function layersOf(topology: unknown, out: LayerUse[] = []): LayerUse[] {
   for (const layer of layers as unknown[]) {
     if (typeof layer !== 'object' || layer === null) continue;
     const l = layer as { class_name?: unknown; name?: unknown; config?: { name?: unknown } };
-    const name = typeof l.config?.name === 'string' ? l.config.name : typeof l.name === 'string' ? l.name : '?';
-    out.push({ layer: name, className: typeof l.class_name === 'string' ? l.class_name : String(l.class_name) });
+    const name =
+      typeof l.config?.name === 'string' ? l.config.name : typeof l.name === 'string' ? l.name : '?';
+    out.push({
+      layer: name,
+      className: typeof l.class_name === 'string' ? l.class_name : String(l.class_name),
+    });
     layersOf(layer, out);
   }
   return out;

@@ -3,6 +3,10 @@ import App from './App.svelte';
 import './app.css';
 import { registerSW } from 'virtual:pwa-register';
 import { appUpdate } from './state/app-update.svelte.ts';
+import { privacy } from './state/privacy.svelte.ts';
+
+// Watching starts before the app mounts, so the Privacy page counts every request since load.
+privacy.start();
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html has no #app element');

@@ -1,4 +1,5 @@
 import { DX, type Dx } from '../lib/data/dx.ts';
+import { shortText } from '../lib/short-text.ts';
 import type { Metadata } from '../lib/data/types.ts';
 import { imputeAges, summarizeMetadata } from '../lib/eda/summary.ts';
 import { describe } from '../lib/eda/stats.ts';
@@ -23,8 +24,25 @@ export interface EdaView {
   imputation: { mean: number; imputed: number; after: AgeStats };
 }
 
+/** Counts keyed by category, with each category cut to a length a chart can label (counts of cut keys add up). */
+function shortKeys(counts: Readonly<Record<string, number>>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(counts)) {
+    const short = shortText(key);
+    out[short] = (out[short] ?? 0) + n;
+  }
+  return out;
+}
+
 export function buildEdaView(metadata: Metadata): EdaView {
-  const summary = summarizeMetadata(metadata);
+  const full = summarizeMetadata(metadata);
+  // A CSV cell may be megabytes long: the page labels categories with their start and their length.
+  const summary: EdaSummary = {
+    ...full,
+    sex: shortKeys(full.sex),
+    dx_type: shortKeys(full.dx_type),
+    localization: shortKeys(full.localization),
+  };
   const agesByClass = Object.fromEntries(DX.map((dx) => [dx, [] as number[]])) as Record<Dx, number[]>;
   const sexByClass = Object.fromEntries(DX.map((dx) => [dx, {}])) as Record<Dx, Record<string, number>>;
   const ages: number[] = [];
@@ -33,7 +51,7 @@ export function buildEdaView(metadata: Metadata): EdaView {
       ages.push(r.age);
       agesByClass[r.dx].push(r.age);
     }
-    const sex = r.sex ?? 'missing';
+    const sex = r.sex === null ? 'missing' : shortText(r.sex);
     sexByClass[r.dx][sex] = (sexByClass[r.dx][sex] ?? 0) + 1;
   }
   const filled = imputeAges(metadata.records);

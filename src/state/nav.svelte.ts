@@ -10,7 +10,7 @@ export interface PageInfo {
   available: boolean;
 }
 
-export type PageId = 'learn' | 'data' | 'explore' | 'train' | 'results' | 'runs' | 'predict';
+export type PageId = 'learn' | 'data' | 'explore' | 'train' | 'results' | 'runs' | 'predict' | 'privacy';
 
 export const PAGES: readonly PageInfo[] = [
   { id: 'data', label: 'Data', available: true },
@@ -20,6 +20,7 @@ export const PAGES: readonly PageInfo[] = [
   { id: 'runs', label: 'Runs', available: true },
   { id: 'predict', label: 'Predict', available: true },
   { id: 'learn', label: 'Learn', available: true },
+  { id: 'privacy', label: 'Privacy', available: true },
 ];
 
 function pageFromHash(hash: string): PageId {

@@ -11,6 +11,7 @@ import { readPretrained } from './pretrained.ts';
 import { modelInputSize, predictImage, type Classifier } from '../lib/predict.ts';
 import { decodeSquare } from './decode-square.ts';
 import {
+  checkRunModel,
   exportFileName,
   exportRunZip,
   importRunZip,
@@ -230,6 +231,23 @@ async function predict(runId: string, file: File, tta: boolean): Promise<Predict
   };
 }
 
+async function importRun(file: File): Promise<LabReplies['import']> {
+  const imported = await importRunZip(file, file.name);
+  if (imported.modelArtifacts) {
+    // Built once here, so a topology tfjs cannot build or a config that does not fit the model is refused at
+    // import instead of failing later at Predict.
+    await ready();
+    await checkRunModel(imported.modelArtifacts, imported.run.config.model);
+  }
+  await store.put(imported.run);
+  if (imported.modelArtifacts) await store.putModel(imported.run.id, imported.modelArtifacts);
+  if (loaded?.id === imported.run.id) {
+    loaded.classifier.model.dispose();
+    loaded = null;
+  }
+  return { run: imported.run, model: imported.modelArtifacts !== null };
+}
+
 async function handle(request: LabRequest): Promise<unknown> {
   switch (request.type) {
     case 'list': {
@@ -263,16 +281,14 @@ async function handle(request: LabRequest): Promise<unknown> {
       const blob = await exportRunZip(run, model, request.charts);
       return { blob, fileName: exportFileName(run) } satisfies LabReplies['export'];
     }
-    case 'import': {
-      const imported = await importRunZip(request.file, request.file.name);
-      await store.put(imported.run);
-      if (imported.modelArtifacts) await store.putModel(imported.run.id, imported.modelArtifacts);
-      if (loaded?.id === imported.run.id) {
-        loaded.classifier.model.dispose();
-        loaded = null;
-      }
-      return { run: imported.run, model: imported.modelArtifacts !== null } satisfies LabReplies['import'];
-    }
+    case 'import':
+      return importRun(request.file).catch((error: unknown) => {
+        // Every message names the zip, then the file inside it (config.json: …) that is at fault.
+        const text = message(error);
+        throw new Error(text.startsWith(request.file.name) ? text : `${request.file.name}: ${text}`, {
+          cause: error,
+        });
+      });
     case 'thumbnails':
       return thumbnails(request.imageSize, request.imageIds);
     case 'predict':

@@ -25,6 +25,7 @@ import {
   exportFileName,
   exportRunZip,
   importRunZip,
+  checkRunModel,
   loadRunModel,
   metricsFromReport,
   modelArtifacts,
@@ -390,6 +391,57 @@ describe('run export zip', () => {
       await expect(
         loadRunModel(imported.modelArtifacts!, { inputSize: 96, classes: ['a', 'b'] }),
       ).rejects.toThrow(/its output is \[batch, 7\], the run has 2 classes/);
+    });
+  });
+
+  describe('hostile run zips are refused before they cost memory, naming the file', () => {
+    it('a config.json padded to 8 MB with spaces is refused from its declared size, not parsed', async () => {
+      const files = await unzip(zip);
+      files.set('config.json', bytes(text(files.get('config.json')) + ' '.repeat(8 * 1024 * 1024)));
+      const error = await importError(await rezip(files));
+      expect(error.file).toBe('config.json');
+      expect(error.message).toMatch(
+        /^config\.json: 8\.4 MB uncompressed \(from the zip's directory\), over the 1 MB this app reads for it/,
+      );
+    });
+
+    it('a weights file that announces more bytes than model.json needs is not inflated', async () => {
+      const files = await unzip(zip);
+      const weights = files.get('model/weights.bin')!;
+      files.set('model/weights.bin', new Uint8Array(weights.byteLength + 8));
+      const error = await importError(await rezip(files));
+      expect(error.file).toBe('model/weights.bin');
+      expect(error.message).toMatch(/holds \d+ bytes, but the weights listed in model\/model\.json need \d+/);
+    });
+
+    it('a topology with an unknown layer class is refused by checkRunModel, naming the layer', async () => {
+      const files = await unzip(zip);
+      const json = JSON.parse(text(files.get('model/model.json'))) as {
+        modelTopology: { config: { layers: { class_name: string; config: { name: string } }[] } };
+      };
+      const layer = json.modelTopology.config.layers[1]!;
+      layer.class_name = 'Nope';
+      files.set('model/model.json', bytes(JSON.stringify(json)));
+      const imported = await importRunZip(await rezip(files));
+      const error = await checkRunModel(imported.modelArtifacts!, imported.run.config.model).then(
+        () => null,
+        (e: unknown) => e as RunFileError,
+      );
+      expect(error).toBeInstanceOf(RunFileError);
+      expect(error!.message).toContain(
+        `model/model.json: layer "${layer.config.name}" is a "Nope", a layer class TensorFlow.js does not have`,
+      );
+      expect(error!.message).not.toMatch(/This may be due to/);
+    });
+
+    it('a config whose image size disagrees with the model is refused by checkRunModel', async () => {
+      const imported = await importRunZip(zip);
+      await expect(
+        checkRunModel(imported.modelArtifacts!, { ...imported.run.config.model, inputSize: 224 }),
+      ).rejects.toThrow(
+        /^model\/model\.json: the model does not fit the run: its input is \[batch, 96, 96, 3\], the run's images are \[batch, 224, 224, 3\] \(config\.json: model\.inputSize\)/,
+      );
+      await checkRunModel(imported.modelArtifacts!, imported.run.config.model);
     });
   });
 

@@ -42,12 +42,14 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   const spans: ZipSpan[] = [];
   let encrypted = 0;
   let usable = 0;
+  let listed = 0;
   try {
     const entries = reader.getEntriesGenerator({
       onprogress: onProgress && ((progress, total) => onProgress(progress, total)),
     });
     for await (const entry of entries) {
       signal?.throwIfAborted();
+      listed++;
       starts.push(entry.offset);
       if (entry.directory) continue;
       const kind = classifyPath(entry.filename).kind;
@@ -76,6 +78,14 @@ export async function listZip(file: Blob, name: string, options: ListZipOptions 
   } finally {
     // Releases nothing held for a Blob today, but keeps the reader's contract if the input type ever changes.
     await reader.close();
+  }
+  if (listed === 0) {
+    // zip.js finds no directory record to list (a zip cut before its central directory reads this way too).
+    throw new ArchiveError(
+      `${name} lists no files: its central directory (the table of contents at the end of a zip) is missing or ` +
+        'empty. It may be incomplete, e.g. an interrupted download: download it again.',
+      name,
+    );
   }
   if (encrypted > 0 && usable === 0) {
     throw new ArchiveError(

@@ -1,4 +1,5 @@
 import type { ImageSource, LesionRecord, Listing, MatchReport } from './types.ts';
+import { shortText } from '../short-text.ts';
 
 export interface MatchedImage {
   record: LesionRecord;
@@ -60,7 +61,7 @@ function counted(n: number, singular: string, plural: string): string {
 
 function firstIds(ids: readonly string[], total: number): string {
   if (ids.length === 0) return '';
-  return ` (${total > ids.length ? 'first: ' : ''}${ids.join(', ')}${total > ids.length ? ', …' : ''})`;
+  return ` (${total > ids.length ? 'first: ' : ''}${ids.map((id) => shortText(id)).join(', ')}${total > ids.length ? ', …' : ''})`;
 }
 
 /**

@@ -1,6 +1,7 @@
 import Papa from 'papaparse';
 import { DX, isDx, type Dx } from './dx.ts';
 import { MetadataError, type LesionRecord, type Metadata } from './types.ts';
+import { shortText } from '../short-text.ts';
 
 /** Columns of HAM10000_metadata.csv, in the file's order. */
 export const HAM10000_COLUMNS = [
@@ -153,7 +154,7 @@ function checkDuplicateColumns(columns: string[], fileName: string): void {
     const earlier = seen.get(c.toLowerCase());
     if (earlier !== undefined) {
       throw new MetadataError(
-        `${fileName}, line 1: the column "${c}" appears twice in the header, so it is unclear which one to use.`,
+        `${fileName}, line 1: the column "${shortText(c)}" appears twice in the header, so it is unclear which one to use.`,
         fileName,
         1,
         c,
@@ -165,7 +166,7 @@ function checkDuplicateColumns(columns: string[], fileName: string): void {
 
 function missingColumnsError(fileName: string, missing: string[], columns: string[]): MetadataError {
   const list = missing.map((c) => `"${c}"`).join(', ');
-  const found = columns.filter((c) => c !== '').map((c) => `"${c}"`);
+  const found = columns.filter((c) => c !== '').map((c) => `"${shortText(c)}"`);
   return new MetadataError(
     `${fileName}, line 1: missing required column${missing.length > 1 ? 's' : ''} ${list}` +
       ` (the header has ${found.length > 0 ? found.join(', ') : 'no named columns'}).`,
@@ -223,7 +224,10 @@ function parseHam10000(table: Table): Metadata {
   if (mixed.length > 0) {
     warnings.push(
       `${mixed.length} lesion${mixed.length > 1 ? 's have' : ' has'} images with different diagnoses ` +
-        `(first: ${mixed.slice(0, 5).join(', ')}); every image keeps its own label.`,
+        `(first: ${mixed
+          .slice(0, 5)
+          .map((id) => shortText(id))
+          .join(', ')}); every image keeps its own label.`,
     );
   }
 
@@ -254,7 +258,7 @@ function parseOneHot(table: Table): Metadata {
       const value = (row.cells[index.get(column.toLowerCase()) as number] as string).trim();
       const n = NUMBER.test(value) ? Number(value) : NaN;
       if (n === 1) hot.push(dx);
-      else if (n !== 0) throw fail(row, column, `expected 0 or 1, found "${value}".`);
+      else if (n !== 0) throw fail(row, column, `expected 0 or 1, found "${shortText(value)}".`);
     }
     const dx = hot[0];
     if (hot.length !== 1 || dx === undefined) {
@@ -302,7 +306,7 @@ function failer(table: Table, index: Map<string, number>): Fail {
   return (row, column, problem) => {
     const name = table.columns[index.get(column.toLowerCase()) ?? -1] ?? column;
     return new MetadataError(
-      `${table.fileName}, line ${row.line}, column "${name}": ${problem}`,
+      `${table.fileName}, line ${row.line}, column "${shortText(name)}": ${problem}`,
       table.fileName,
       row.line,
       name,
@@ -322,7 +326,7 @@ function checkUnique(
     throw fail(
       row,
       column,
-      `the image id "${imageId}" is already used on line ${earlier}; each image needs one row.`,
+      `the image id "${shortText(imageId)}" is already used on line ${earlier}; each image needs one row.`,
     );
   }
   lineOfImage.set(imageId, row.line);
@@ -333,14 +337,14 @@ function parseDx(value: string, row: Row, fail: Fail): Dx {
   const dx = value.toLowerCase();
   if (isDx(dx)) return dx;
   if (value === '') throw fail(row, 'dx', `the diagnosis is empty (expected one of ${DX.join(', ')}).`);
-  throw fail(row, 'dx', `unknown diagnosis "${value}" (expected one of ${DX.join(', ')}).`);
+  throw fail(row, 'dx', `unknown diagnosis "${shortText(value)}" (expected one of ${DX.join(', ')}).`);
 }
 
 function parseAge(value: string | null, row: Row, fail: Fail): number | null {
   if (value === null || value === '' || MISSING_NUMBER_MARKERS.has(value.toLowerCase())) return null;
   const age = NUMBER.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(age)) throw fail(row, 'age', `the age "${value}" is not a number.`);
-  if (age < 0) throw fail(row, 'age', `the age "${value}" is negative.`);
+  if (!Number.isFinite(age)) throw fail(row, 'age', `the age "${shortText(value)}" is not a number.`);
+  if (age < 0) throw fail(row, 'age', `the age "${shortText(value)}" is negative.`);
   return age;
 }
 

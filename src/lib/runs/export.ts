@@ -37,6 +37,7 @@ import {
   predictionsJsonText,
 } from './files.ts';
 import { weightBytes, weightSpecBytes } from './model.ts';
+import { MAX_RUN_NAME_LENGTH } from './naming.ts';
 import {
   FieldReader,
   RunFileError,
@@ -280,10 +281,76 @@ async function entriesOf(blob: Blob, zipName: string): Promise<Map<string, FileE
   );
 }
 
-async function readBytes(entry: FileEntry, file: string, zipName: string): Promise<Uint8Array> {
+/**
+ * The most each file of a run export may inflate to. An exported run is far below these (config.json a few kB,
+ * model.json about 100 kB for MobileNetV2, predictions.json about 1 MB for the whole dataset's test split); a file
+ * over its cap is refused by name from the zip's central directory before a byte is inflated, so an entry padded
+ * to hundreds of MB never takes the tab's memory.
+ */
+export const RUN_FILE_LIMITS: Readonly<Record<string, number>> = {
+  [RUN_ZIP_FILES.run]: 4_000_000,
+  [RUN_ZIP_FILES.config]: 1_000_000,
+  [RUN_ZIP_FILES.history]: 8_000_000,
+  [RUN_ZIP_FILES.metrics]: 8_000_000,
+  [RUN_ZIP_FILES.report]: 8_000_000,
+  [RUN_ZIP_FILES.confusion]: 8_000_000,
+  [RUN_ZIP_FILES.predictions]: 64_000_000,
+  [RUN_ZIP_FILES.modelJson]: 32_000_000,
+};
+/** A chart's SVG (the largest the page draws is the ROC curves, about 100 kB). */
+export const RUN_CHART_LIMIT = 16_000_000;
+
+const sizeText = (bytes: number): string =>
+  bytes < 1e6
+    ? `${bytes.toLocaleString('en-US')} bytes`
+    : `${(bytes / 1e6).toLocaleString('en-US', { maximumFractionDigits: 1 })} MB`;
+
+/** zip.js's Uint8ArrayWriter that refuses to grow past `limit` bytes, whatever the directory announced. */
+class CappedWriter extends Uint8ArrayWriter {
+  private written = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly file: string,
+  ) {
+    super();
+  }
+  override async init(size?: number): Promise<void> {
+    await super.init?.(Math.min(size ?? 0, this.limit));
+  }
+  override async writeUint8Array(array: Uint8Array): Promise<void> {
+    this.written += array.length;
+    if (this.written > this.limit) {
+      throw new RunFileError(
+        `${this.file}: inflates past ${sizeText(this.limit)}, more than its size in the zip's directory says; the zip is damaged or was made to exhaust memory`,
+        this.file,
+      );
+    }
+    await super.writeUint8Array(array);
+  }
+}
+
+function checkDeclaredSize(entry: FileEntry, file: string, limit: number): void {
+  if (entry.uncompressedSize > limit) {
+    throw new RunFileError(
+      `${file}: ${sizeText(entry.uncompressedSize)} uncompressed (from the zip's directory), over the ` +
+        `${sizeText(limit)} this app reads for it, so it is not read; a run this app exported is far smaller ` +
+        '(was the file edited or padded?)',
+      file,
+    );
+  }
+}
+
+async function readBytes(
+  entry: FileEntry,
+  file: string,
+  zipName: string,
+  limit: number,
+): Promise<Uint8Array> {
+  checkDeclaredSize(entry, file, limit);
   try {
-    return await entry.getData(new Uint8ArrayWriter(), { checkCrc32: true });
+    return await entry.getData(new CappedWriter(limit, file), { checkCrc32: true });
   } catch (error) {
+    if (error instanceof RunFileError) throw error;
     throw new RunFileError(
       `${file}: could not be read from ${zipName} (${message(error)}); the zip is damaged`,
       file,
@@ -296,7 +363,8 @@ async function readBytes(entry: FileEntry, file: string, zipName: string): Promi
 }
 
 async function readText(entry: FileEntry, file: string, zipName: string): Promise<string> {
-  return new TextDecoder().decode(await readBytes(entry, file, zipName));
+  const limit = RUN_FILE_LIMITS[file] ?? RUN_CHART_LIMIT;
+  return new TextDecoder().decode(await readBytes(entry, file, zipName, limit));
 }
 
 function parseJson(text: string, file: string): unknown {
@@ -352,15 +420,24 @@ async function readModel(
     return { paths, weights };
   });
   const specs = groups.flatMap((g) => g.weights);
-  const buffers: Uint8Array[] = [];
-  for (const path of groups.flatMap((g) => g.paths)) {
-    const name = `model/${path.replace(/^\.\//, '')}`;
-    const entry = entries.get(name);
-    if (!entry) throw missing(name, zipName, `${file} lists it`);
-    buffers.push(await readBytes(entry, name, zipName));
-  }
-  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
   const needed = weightSpecBytes(specs, file);
+  const weightEntries = groups
+    .flatMap((g) => g.paths)
+    .map((path) => {
+      const name = `model/${path.replace(/^\.\//, '')}`;
+      const entry = entries.get(name);
+      if (!entry) throw missing(name, zipName, `${file} lists it`);
+      return { name, entry };
+    });
+  // Sizes from the directory first: weights files that announce more than the specs need are not inflated.
+  const announced = weightEntries.reduce((n, w) => n + w.entry.uncompressedSize, 0);
+  const buffers: Uint8Array[] = [];
+  if (announced === needed) {
+    for (const { name, entry } of weightEntries) {
+      buffers.push(await readBytes(entry, name, zipName, entry.uncompressedSize));
+    }
+  }
+  const total = announced === needed ? buffers.reduce((n, b) => n + b.byteLength, 0) : announced;
   if (total !== needed) {
     const names = groups.flatMap((g) => g.paths).join(', ') || 'no weight file';
     throw new RunFileError(
@@ -478,6 +555,13 @@ export async function importRunZip(blob: Blob, zipName = 'the zip'): Promise<Imp
     charts[name] = standaloneSvg(await readText(entry, file, zipName), file);
   }
 
+  // The name is shown wherever the run is listed; a name no user could type is an edited file.
+  if (typeof manifest.name === 'string' && manifest.name.length > MAX_RUN_NAME_LENGTH) {
+    r.fail(
+      'name',
+      `is ${manifest.name.length.toLocaleString('en-US')} characters long; a run's name has at most ${MAX_RUN_NAME_LENGTH}`,
+    );
+  }
   const run = {
     id: manifest.id,
     name: manifest.name,

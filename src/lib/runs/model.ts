@@ -73,6 +73,44 @@ function dims(shape: readonly (number | null)[] | undefined): string {
   return `[${(shape ?? []).map((d) => d ?? 'batch').join(', ')}]`;
 }
 
+interface LayerUse {
+  layer: string;
+  className: string;
+}
+
+/** Every layer of a layers-model topology (nested models included), with its class name. */
+function layersOf(topology: unknown, out: LayerUse[] = []): LayerUse[] {
+  if (typeof topology !== 'object' || topology === null) return out;
+  const node = topology as { class_name?: unknown; config?: { name?: unknown; layers?: unknown } };
+  // A model.json's modelTopology is either the model itself or { model_config: … } (Keras's saving format).
+  const model = (node as { model_config?: unknown }).model_config ?? node;
+  const layers = (model as { config?: { layers?: unknown } }).config?.layers;
+  if (!Array.isArray(layers)) return out;
+  for (const layer of layers as unknown[]) {
+    if (typeof layer !== 'object' || layer === null) continue;
+    const l = layer as { class_name?: unknown; name?: unknown; config?: { name?: unknown } };
+    const name =
+      typeof l.config?.name === 'string' ? l.config.name : typeof l.name === 'string' ? l.name : '?';
+    out.push({
+      layer: name,
+      className: typeof l.class_name === 'string' ? l.class_name : String(l.class_name),
+    });
+    layersOf(layer, out);
+  }
+  return out;
+}
+
+/** The layer classes this TensorFlow.js build can make (what loadLayersModel looks names up in). */
+function knownLayerClasses(): Set<string> {
+  return new Set(Object.keys(tf.serialization.SerializationMap.getMap().classNameMap));
+}
+
+/** tfjs's own text, cut to its first sentence: the rest is advice about custom layers that does not apply. */
+function firstSentence(text: string): string {
+  const cut = text.split(/(?<=\.)\s/)[0] ?? text;
+  return cut.length > 200 ? `${cut.slice(0, 200)}…` : cut;
+}
+
 /**
  * Loads a run's model from its artifacts and checks it against the config: one image input of
  * [inputSize, inputSize, 3] and one output with a probability per class. `file` names the source in messages.
@@ -82,12 +120,28 @@ export async function loadRunModel(
   config: Pick<RunModelConfig, 'inputSize' | 'classes'>,
   file = 'model.json',
 ): Promise<tf.LayersModel> {
+  const known = knownLayerClasses();
+  const unknown = layersOf(artifacts.modelTopology).filter((l) => !known.has(l.className));
+  if (unknown.length > 0) {
+    const listed = unknown
+      .slice(0, 3)
+      .map((l) => `layer "${l.layer}" is a ${JSON.stringify(l.className)}`)
+      .join(', ');
+    const more = unknown.length > 3 ? ` and ${unknown.length - 3} more` : '';
+    throw new RunFileError(
+      `${file}: ${listed}${more}, a layer class TensorFlow.js does not have, so the model cannot be built; ` +
+        'the file was edited or comes from another tool (export the run again from Lesion Lab)',
+      file,
+      unknown[0]!.layer,
+    );
+  }
   let model: tf.LayersModel;
   try {
     model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
     throw new RunFileError(
-      `${file}: not a loadable TensorFlow.js layers model (${(error as Error).message})`,
+      `${file}: the model cannot be built from it (${firstSentence((error as Error).message)}); ` +
+        'the file was edited or comes from another tool (export the run again from Lesion Lab)',
       file,
       null,
       { cause: error },
@@ -98,7 +152,7 @@ export async function loadRunModel(
   const problems: string[] = [];
   if (model.inputs.length !== 1 || dims(input) !== dims([null, config.inputSize, config.inputSize, 3])) {
     problems.push(
-      `its input is ${dims(input)}, the run's images are [batch, ${config.inputSize}, ${config.inputSize}, 3]`,
+      `its input is ${dims(input)}, the run's images are [batch, ${config.inputSize}, ${config.inputSize}, 3] (config.json: model.inputSize)`,
     );
   }
   if (model.outputs.length !== 1 || dims(output) !== dims([null, config.classes.length])) {
@@ -109,4 +163,17 @@ export async function loadRunModel(
     throw new RunFileError(`${file}: the model does not fit the run: ${problems.join('; ')}`, file);
   }
   return model;
+}
+
+/**
+ * What an import runs before it keeps a run: the model is built once, checked against the config and disposed,
+ * so a broken topology or a config that does not fit is refused at import, not at Predict.
+ */
+export async function checkRunModel(
+  artifacts: tf.io.ModelArtifacts,
+  config: Pick<RunModelConfig, 'inputSize' | 'classes'>,
+  file = 'model/model.json',
+): Promise<void> {
+  const model = await loadRunModel(artifacts, config, file);
+  model.dispose();
 }

@@ -8,11 +8,7 @@
  * On disk a point is a JSON manifest and one float32 file (see encodeResumePoint); the store writes both, then flips a
  * marker that names the complete pair, so a crash while writing leaves the previous point in force.
  */
-import type {
-  BestCheckpointState,
-  EarlyStoppingState,
-  ReduceLROnPlateauState,
-} from './callbacks.ts';
+import type { BestCheckpointState, EarlyStoppingState, ReduceLROnPlateauState } from './callbacks.ts';
 import type { WeightValue } from './checkpoint.ts';
 import type { EpochLog, Phase, TrainLog } from './logs.ts';
 import type { AdamState } from './optimizer.ts';
@@ -214,4 +210,24 @@ export function decodeResumePoint(manifest: ResumeManifest, data: Float32Array):
 /** Bytes a point takes on disk (data + manifest), for storage messages. */
 export function resumePointBytes(encoded: { manifest: ResumeManifest; data: Float32Array }): number {
   return encoded.data.byteLength + stringifyExact(encoded.manifest).length;
+}
+
+/**
+ * A fingerprint of pretrained weights (names, shapes and every value's bits, FNV-1a): a run resumes only on the very
+ * weights it started from (a copy kept in the browser may have been replaced since).
+ */
+export function fingerprintWeights(
+  weights: readonly { layer: string; weight: string; shape: number[]; values: Float32Array }[],
+): string {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => {
+    h ^= x;
+    h = Math.imul(h, 0x01000193);
+  };
+  for (const w of weights) {
+    for (const c of `${w.layer}/${w.weight}:${w.shape.join('x')}`) mix(c.charCodeAt(0));
+    const bits = new Uint32Array(w.values.buffer, w.values.byteOffset, w.values.length);
+    for (let i = 0; i < bits.length; i++) mix(bits[i]!);
+  }
+  return `${(h >>> 0).toString(16).padStart(8, '0')}-${weights.length}`;
 }

@@ -465,7 +465,11 @@ async function startCaching(
   const started = performance.now();
   const items = match.matched;
   const n = items.length;
-  const sources = session.files.map(({ name, size: bytes, lastModified }) => ({ name, size: bytes, lastModified }));
+  const sources = session.files.map(({ name, size: bytes, lastModified }) => ({
+    name,
+    size: bytes,
+    lastModified,
+  }));
   // An interrupted run of the same images at this size (closed tab, crash, storage full) is continued: the images
   // its journal names are on disk and are not read again.
   const plan = planKey(

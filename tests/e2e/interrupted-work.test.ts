@@ -90,6 +90,61 @@ describe('interrupted work', () => {
     await app?.close();
   });
 
+  it('a reload during caching leaves no complete cache; Continue decodes only the rest and ends with all images', async () => {
+    // A fresh browser context: its own, empty storage.
+    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+      const cachePage = await other.newPage();
+      const errors: string[] = [];
+      cachePage.on('pageerror', (e) => errors.push(e.message));
+      await cachePage.goto(app.origin);
+      await cachePage.getByRole('button', { name: 'Try it with a sample' }).click();
+      await cachePage.getByTestId('matched-count').waitFor({ timeout: 120_000 });
+      await cachePage.getByLabel('Image size').selectOption('96');
+      await cachePage.getByRole('button', { name: 'Decode and cache 1,007 images' }).click();
+      const written = cachePage.getByRole('progressbar', { name: 'Writing to the cache' });
+      const deadline = Date.now() + 300_000;
+      while (Number((await written.getAttribute('aria-valuenow').catch(() => null)) ?? 0) < 300) {
+        if (Date.now() > deadline) throw new Error('caching did not reach 300 images');
+        await cachePage.waitForTimeout(50);
+      }
+      const atReload = Number(await written.getAttribute('aria-valuenow'));
+      await cachePage.reload();
+
+      const offer = cachePage.getByTestId('cache-offer');
+      await offer.waitFor({ timeout: 60_000 });
+      const text = ((await offer.textContent()) ?? '').replace(/\s+/g, ' ').trim();
+      const [, cached, total] =
+        /Caching at 96 px was interrupted: ([\d,]+) of ([\d,]+) images are cached\./.exec(text) ?? [];
+      const already = Number(cached!.replace(/,/g, ''));
+      console.info(
+        '[interrupted-work] caching',
+        JSON.stringify({ writtenAtReload: atReload, journaled: already }),
+      );
+      expect(total).toBe('1,007');
+      // The journal is brought up to date every second, so nearly everything written before the reload counts.
+      expect(already).toBeGreaterThan(0);
+      expect(already).toBeLessThanOrEqual(Math.max(atReload, 1007));
+      // Not marked complete: no cache is restored, and Train has nothing to train on.
+      expect(await cachePage.getByTestId('cache-status').count()).toBe(0);
+
+      await cachePage.getByTestId('continue-caching').focus();
+      await cachePage.keyboard.press('Enter');
+      await cachePage.getByTestId('cache-status').waitFor({ timeout: 300_000 });
+      const status = ((await cachePage.getByTestId('cache-status').textContent()) ?? '').replace(/\s+/g, ' ');
+      expect(status).toContain('1,007');
+      const notice = (await cachePage.locator('.notice.ok').allTextContents()).join(' ').replace(/\s+/g, ' ');
+      expect(notice).toContain(
+        `Continued the interrupted caching: ${already.toLocaleString('en-US')} images were already cached, ` +
+          `${(1007 - already).toLocaleString('en-US')} decoded now; 1,007 images at 96 px in all.`,
+      );
+      expect(await cachePage.getByTestId('cache-offer').count()).toBe(0);
+      expect(errors).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('caches the sample at 96 px', async () => {
     await page.getByRole('button', { name: 'Try it with a sample' }).click();
     await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
@@ -122,6 +177,10 @@ describe('interrupted work', () => {
     const text = ((await offer.textContent()) ?? '').replace(/\s+/g, ' ').trim();
     const from = Number(
       new RegExp(`Resume ${escape(before.name)} from epoch (\\d+) of ${EPOCHS}\\?`).exec(text)?.[1],
+    );
+    console.info(
+      '[interrupted-work] training',
+      JSON.stringify({ storedEpochs: before.history.length, from }),
     );
     // At most the epoch in progress is lost.
     expect(from).toBeGreaterThanOrEqual(before.history.length);

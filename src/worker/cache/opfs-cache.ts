@@ -28,7 +28,12 @@ import {
   type CacheIndex,
 } from '../../lib/data/cache-index.ts';
 import { IMAGE_SIZES, type ImageSize } from '../../lib/data/types.ts';
-import { journalFileName, parseJournal, type CacheJournal, type SlotSet } from '../../lib/data/cache-progress.ts';
+import {
+  journalFileName,
+  parseJournal,
+  type CacheJournal,
+  type SlotSet,
+} from '../../lib/data/cache-progress.ts';
 
 export const CACHE_DIRECTORY = 'lesion-lab-cache';
 

@@ -12,6 +12,7 @@ import {
   type ImageSize,
   type IngestError,
   type IngestEvent,
+  type InterruptedCache,
   type ListingSummary,
   type Sample,
   type StageProgress,
@@ -85,6 +86,8 @@ function createDataset() {
   /** The URL being downloaded and opened, while phase is 'opening'. */
   let openingUrl = $state<string | null>(null);
   let nextErrorId = 1;
+  /** Caches whose writing was cut short (closed tab, crash, storage full): offered for continuing. */
+  let interrupted = $state.raw<InterruptedCache[]>([]);
   /** The restore started on page load; files dropped meanwhile wait for it instead of being refused. */
   let restoring: Promise<void> | null = null;
 
@@ -123,6 +126,14 @@ function createDataset() {
       case 'notice':
         notice = { kind: event.kind, text: event.text };
         break;
+    }
+  }
+
+  async function refreshInterrupted(): Promise<void> {
+    try {
+      interrupted = await ingest().interrupted();
+    } catch {
+      interrupted = [];
     }
   }
 
@@ -243,6 +254,7 @@ function createDataset() {
     restore(): Promise<void> {
       restoring ??= (async () => {
         const snapshot = await run('restoring', (c) => c.restore());
+        await refreshInterrupted();
         if (!snapshot?.cache) return;
         const c = snapshot.cache;
         imageSize = c.size;
@@ -331,10 +343,54 @@ function createDataset() {
       stopped = false;
       stages = [];
       const summary = await run('caching', (c) => c.startCaching(imageSize));
+      await refreshInterrupted();
       if (summary) {
         samples = null;
         samplesFor = null;
+        const reused = summary.timings?.reused ?? 0;
+        if (reused > 0) {
+          notice = {
+            kind: 'ok',
+            text:
+              `Continued the interrupted caching: ${reused.toLocaleString('en-US')} images were already cached, ` +
+              `${(summary.count - reused).toLocaleString('en-US')} decoded now; ` +
+              `${summary.count.toLocaleString('en-US')} images at ${summary.size} px in all.`,
+          };
+        }
       }
+    },
+
+    /** Caches whose writing was cut short, offered for continuing (newest knowledge after each caching run). */
+    get interrupted() {
+      return interrupted;
+    },
+
+    /**
+     * Continues an interrupted caching: files opened from this site (the sample, a pack) are opened again by
+     * themselves and the caching goes on with the images not cached yet; dropped files must be dropped again.
+     */
+    async continueCaching(size: ImageSize) {
+      const cut = interrupted.find((c) => c.size === size);
+      if (!cut) return;
+      this.setImageSize(size);
+      if (cut.urls.length === 0) {
+        notice = {
+          kind: 'info',
+          text:
+            `Drop ${cut.sources.map((s) => s.name).join(', ')} again, then press "Decode and cache": the ` +
+            `${cut.done.toLocaleString('en-US')} images already cached at ${size} px are kept and only the rest is decoded.`,
+        };
+        return;
+      }
+      for (const url of cut.urls) if (!(await this.openUrl(url))) return;
+      this.setImageSize(size);
+      await this.startCaching();
+    },
+
+    /** Deletes an interrupted cache's images, so the next caching of that size starts from the first image. */
+    async discardCaching(size: ImageSize) {
+      await run('forgetting', (c) => c.discardPartial(size));
+      await refreshInterrupted();
     },
 
     /** Stops listing, reading or caching; what was loaded before stays. */

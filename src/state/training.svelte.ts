@@ -33,6 +33,7 @@ import {
   type RunLog,
   type RunSummary,
   type TestLog,
+  type ResumeOffer,
   type TrainState,
   type WeightsSource,
 } from '../worker/train-client.ts';
@@ -372,6 +373,11 @@ function createTraining() {
   /** Pause was pressed and the loop has not stopped yet (it does at the next batch). */
   let pausing = $state(false);
   let finishing = $state(false);
+  /** The settings of the run on show (a resumed run's come from its checkpoint, not the form). */
+  let activeConfig = $state.raw<Partial<RunConfig> | null>(null);
+  let interrupted = $state.raw<ResumeOffer[]>([]);
+  /** Epochs a resumed run had finished before this page took it up (not part of this page's pace). */
+  let epochsBefore = 0;
 
   const availability = $derived<WeightsAvailability>({
     served: served[form.backbone] ?? null,
@@ -439,7 +445,7 @@ function createTraining() {
   }
 
   function ensureClient(): TrainClient {
-    if (client) return client;
+    if (client && !client.crashed) return client;
     client = new TrainClient();
     client.subscribe((event) => {
       if (event.type === 'state') state = event.state;
@@ -536,34 +542,9 @@ function createTraining() {
     submitted = true;
     const { config } = validated;
     if (!config) return;
-    if (state === 'training' || state === 'preparing' || state === 'paused' || state === 'stopping') return;
+    if (isRunning()) return;
     const trainer = ensureClient();
-    error = null;
-    warnings = [];
-    prepared = null;
-    backend = null;
-    flushBatches();
-    batches = [];
-    epochs = [];
-    logs = [];
-    test = null;
-    summary = null;
-    lastBatch = null;
-    progressText = 'Preparing the split and the model…';
-    pausing = false;
-    clock.start();
-    elapsed = 0;
-    timer = setInterval(() => {
-      elapsed = clock.seconds;
-    }, 1000);
-    const endClock = () => {
-      flushBatches();
-      clock.stop();
-      elapsed = clock.seconds;
-      pausing = false;
-      if (timer) clearInterval(timer);
-      timer = null;
-    };
+    const endClock = beginLive(config, []);
     const weights = weightsSource(form, weightsFiles);
     const spec = BACKBONES[form.backbone];
     const training: JsonObject = JSON.parse(
@@ -616,20 +597,74 @@ function createTraining() {
       return;
     }
     // The record is stored once an epoch has finished (onLog): a run that never trained is no run to keep.
+    await follow(trainer, record, config, weights, endClock, () => trainer.start(config, weights, record));
+  }
+
+  function isRunning(): boolean {
+    return state === 'training' || state === 'preparing' || state === 'paused' || state === 'stopping';
+  }
+
+  /** Clears the live view for a new run (or a resumed one, whose finished epochs are shown at once). */
+  function beginLive(config: Partial<RunConfig>, history: EpochLog[]): () => void {
+    error = null;
+    warnings = [];
+    prepared = null;
+    backend = null;
+    flushBatches();
+    batches = [];
+    epochs = history;
+    logs = [];
+    test = null;
+    summary = null;
+    lastBatch = null;
+    activeConfig = config;
+    epochsBefore = history.length;
+    progressText = 'Preparing the split and the model…';
+    pausing = false;
+    clock.start();
+    elapsed = 0;
+    timer = setInterval(() => {
+      elapsed = clock.seconds;
+    }, 1000);
+    return () => {
+      flushBatches();
+      clock.stop();
+      elapsed = clock.seconds;
+      pausing = false;
+      if (timer) clearInterval(timer);
+      timer = null;
+    };
+  }
+
+  /**
+   * Follows a run the worker trains (`launch`) to its end, then keeps its model and results. A failure keeps the
+   * record as failed, with the reason; a crashed worker is replaced, and the run's last checkpoint is offered again.
+   */
+  async function follow(
+    trainer: TrainClient,
+    record: RunRecord,
+    config: Partial<RunConfig>,
+    weights: WeightsSource,
+    endClock: () => void,
+    launch: () => Promise<RunSummary>,
+  ) {
     run = record;
     let result: RunSummary | null = null;
     try {
-      result = await trainer.start(config, weights);
+      result = await launch();
       summary = result;
       void refreshStoredWeights(trainer);
     } catch (e) {
       error = e instanceof TrainFailure ? e.error.message : String(e);
+      if (trainer.crashed) client = null;
       if (run && run.history.length > 0) {
         run = failRun(run, error);
         void lab.save(run).catch(() => undefined);
       } else {
         run = null;
       }
+      // Whatever its checkpoint kept can be resumed (a crash, a full storage): offered again at once.
+      void checkInterrupted();
     } finally {
       endClock();
       progressText = null;
@@ -656,6 +691,60 @@ function createTraining() {
       } finally {
         finishing = false;
       }
+    }
+  }
+
+  /** Runs interrupted earlier (the page closed, the worker crashed, storage full) that can be resumed. */
+  async function checkInterrupted(): Promise<void> {
+    try {
+      const offers = await ensureClient().resumable();
+      interrupted = offers.filter((o) => o.record.id !== run?.id || !isRunning());
+    } catch {
+      interrupted = [];
+    }
+  }
+
+  /** Resumes an interrupted run from its last checkpoint; its finished epochs are shown at once. */
+  async function resumeRun(runId: string) {
+    const offer = interrupted.find((o) => o.runId === runId);
+    if (!offer || isRunning()) return;
+    interrupted = interrupted.filter((o) => o.runId !== runId);
+    const trainer = ensureClient();
+    if (!lab.loaded) await lab.refresh();
+    // The stored record keeps a name given on the Runs page; the checkpoint says which epochs it holds.
+    const base = lab.runs.find((r) => r.id === offer.record.id) ?? offer.record;
+    const record: RunRecord = {
+      ...base,
+      status: 'running',
+      error: null,
+      history: offer.history,
+      events: offer.events,
+      metrics: null,
+      predictions: null,
+    };
+    const endClock = beginLive(offer.config, offer.history);
+    void lab.save(record).catch((e: unknown) => addWarning(String(e)));
+    await follow(trainer, record, offer.config, offer.weights, endClock, () => trainer.continueRun(runId));
+  }
+
+  /** Lets an interrupted run go: its checkpoint is deleted, and a stored record says why it stopped. */
+  async function discardRun(runId: string) {
+    const offer = interrupted.find((o) => o.runId === runId);
+    if (!offer) return;
+    try {
+      await ensureClient().discard(runId);
+    } catch (e) {
+      error = e instanceof TrainFailure ? e.error.message : String(e);
+      return;
+    }
+    interrupted = interrupted.filter((o) => o.runId !== runId);
+    if (!lab.loaded) await lab.refresh();
+    const stored = lab.runs.find((r) => r.id === offer.record.id);
+    if (stored && stored.status === 'running') {
+      const where = `after epoch ${offer.epoch}${offer.phase === 2 ? ' of phase 2' : ''}`;
+      await lab
+        .save(failRun(stored, `Interrupted ${where}; not resumed (discarded).`))
+        .catch((e: unknown) => addWarning(String(e)));
     }
   }
 
@@ -801,15 +890,22 @@ function createTraining() {
      */
     get eta(): number | null {
       const b = lastBatch;
-      const cfg = validated.config;
+      const cfg = activeConfig ?? validated.config;
       const done = batches.length;
       if (!b || !cfg || elapsed <= 0 || done === 0) return null;
-      const planned = ((cfg.epochs ?? 0) + (cfg.phase2?.epochs ?? 0)) * b.batches;
+      const planned = ((cfg.epochs ?? 0) + (cfg.phase2?.epochs ?? 0) - epochsBefore) * b.batches;
       return (elapsed / done) * Math.max(0, planned - done);
     },
     dismissError() {
       error = null;
     },
+    /** Interrupted runs that can be resumed from their last checkpoint, newest first. */
+    get interrupted() {
+      return interrupted;
+    },
+    checkInterrupted,
+    resumeRun,
+    discardRun,
     start,
     pause,
     resume,

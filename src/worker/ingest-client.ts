@@ -52,6 +52,7 @@ import type {
   IngestEvent,
   IngestMessage,
   IngestReplies,
+  InterruptedCache,
   Sample,
 } from './ingest-protocol.ts';
 
@@ -196,6 +197,16 @@ export class IngestClient {
   /** The complete caches on this device, newest first. */
   caches(): Promise<CacheSummary[]> {
     return this.send({ type: 'list-caches' });
+  }
+
+  /** Caches whose writing was cut short (closed tab, crash, storage full); startCaching() continues them. */
+  interrupted(): Promise<InterruptedCache[]> {
+    return this.send({ type: 'interrupted' });
+  }
+
+  /** Deletes the partial cache of `size`, so the next caching starts from the first image. */
+  async discardPartial(size: ImageSize): Promise<void> {
+    await this.send({ type: 'discard-partial', size });
   }
 
   /** Up to `perClass` cached images per class (spread over the class), for the EDA's sample grid. */

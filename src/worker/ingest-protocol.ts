@@ -40,7 +40,11 @@ export type IngestCommand =
   /** The complete caches on disk. */
   | { type: 'list-caches'; id: number }
   /** Up to `perClass` cached images per class, spread over the cache, as RGBA for an ImageData. */
-  | { type: 'samples'; id: number; perClass: number; size?: ImageSize };
+  | { type: 'samples'; id: number; perClass: number; size?: ImageSize }
+  /** Caches whose writing was cut short and can be continued. */
+  | { type: 'interrupted'; id: number }
+  /** Deletes the partial cache of `size` and its journal. */
+  | { type: 'discard-partial'; id: number; size: ImageSize };
 
 export type IngestCommandType = IngestCommand['type'];
 
@@ -55,6 +59,8 @@ export interface IngestReplies {
   'clear-files': DatasetSnapshot;
   'list-caches': CacheSummary[];
   samples: Sample[];
+  interrupted: InterruptedCache[];
+  'discard-partial': { discarded: true };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -126,6 +132,21 @@ export interface CacheTimings {
   /** Time spent writing pixels and the index. */
   writeSeconds: number;
   decoders: number;
+  /** Images an interrupted run had cached already, taken up without reading them again (0: none). */
+  reused: number;
+}
+
+/** A cache whose writing was cut short (closed tab, crash, storage full), as the page offers to continue it. */
+export interface InterruptedCache {
+  size: ImageSize;
+  /** Images written, of `total`. */
+  done: number;
+  total: number;
+  /** The files it was being made from (names, for "drop them again"). */
+  sources: CacheSource[];
+  /** Same-origin URLs they were opened from (the sample, a pack): Continue opens them again by itself. */
+  urls: string[];
+  updatedAt: string;
 }
 
 /** The session as the UI should show it after a command. Metadata and summary come as separate events. */

@@ -18,7 +18,15 @@
 import { ArchiveError } from '../lib/data/archive.ts';
 import { listZip } from '../lib/data/archive.ts';
 import { entryError, extractEntry, planReads, readRange } from '../lib/data/zip-span.ts';
-import { buildCacheIndex, bytesPerImage, isImageSize, type CacheIndex } from '../lib/data/cache-index.ts';
+import {
+  buildCacheIndex,
+  bytesPerImage,
+  cacheBytesNeeded,
+  isImageSize,
+  type CacheIndex,
+} from '../lib/data/cache-index.ts';
+import { buildJournal, planKey, SlotSet } from '../lib/data/cache-progress.ts';
+import { isQuotaExceeded } from '../lib/storage-full.ts';
 import { listLooseFiles, mergeListings } from '../lib/data/listing.ts';
 import { describeMatch, matchImages, type MatchResult } from '../lib/data/match.ts';
 import { parseMetadata } from '../lib/data/metadata.ts';
@@ -34,9 +42,13 @@ import { summarizeMetadata } from '../lib/eda/summary.ts';
 import { DownloadProblem } from '../lib/data/download.ts';
 import { downloadToOpfs, DownloadStorageError, forgetDownloads } from './download-to-opfs.ts';
 import {
+  availableBytes,
   CacheStorageError,
   CacheWriter,
+  discardPartialCache,
   forgetCaches,
+  listPartialCaches,
+  readPartialCache,
   listCaches,
   openImageCache,
   QuotaError,
@@ -415,6 +427,9 @@ function summaryOf(listing: CacheListing, timings?: CacheTimings): CacheSummary 
   };
 }
 
+/** How often (ms) the journal of the cache being written is brought up to date. */
+const JOURNAL_INTERVAL_MS = 1000;
+
 /** Concurrent File reads: two, so that one range is read while the previous one is extracted. */
 const READ_LANES = 2;
 
@@ -450,13 +465,48 @@ async function startCaching(
   const started = performance.now();
   const items = match.matched;
   const n = items.length;
+  const sources = session.files.map(({ name, size: bytes, lastModified }) => ({
+    name,
+    size: bytes,
+    lastModified,
+  }));
+  // An interrupted run of the same images at this size (closed tab, crash, storage full) is continued: the images
+  // its journal names are on disk and are not read again.
+  const plan = planKey(
+    size,
+    items.map((it) => it.record.imageId),
+  );
   let writer: CacheWriter;
+  let done: SlotSet;
   try {
-    writer = await CacheWriter.create(size, n);
+    const earlier = await readPartialCache(size);
+    const matches = earlier !== null && earlier.journal.plan === plan && earlier.journal.count === n;
+    writer = await CacheWriter.create(size, n, { continuePartial: matches });
+    done = writer.continued && earlier ? earlier.done : new SlotSet(n);
   } catch (error) {
     for (const port of ports) port.close();
     throw error;
   }
+  const reused = done.count;
+  const urls = [...session.fromUrls.keys()];
+  /** Flushes the pixels, then names the slots written in the journal; at most one write at a time. */
+  let journaling: Promise<void> | null = null;
+  let journaledAt = performance.now();
+  const journal = (): Promise<void> => {
+    if (journaling) return journaling;
+    writer.flush();
+    const entry = buildJournal({ size, plan, done, sources, urls, now: new Date() });
+    journaledAt = performance.now();
+    journaling = writer
+      .writeJournal(entry)
+      // A journal that cannot be written costs only the ability to continue; the cache itself goes on.
+      .catch(() => undefined)
+      .finally(() => {
+        journaling = null;
+      });
+    return journaling;
+  };
+  if (!writer.continued) await journal();
   const pool = new DecodePool(ports);
   const onAbort = () => pool.close(new Cancelled());
   signal.addEventListener('abort', onAbort);
@@ -464,6 +514,7 @@ async function startCaching(
   const reading = progress.start('reading', n);
   const decoding = progress.start('decoding', n);
   const caching = progress.start('caching', n);
+  if (reused > 0) for (const meter of [reading, decoding, caching]) progress.rebase(meter, reused, n);
 
   let readSeconds = 0;
   let readsOutstanding = 0;
@@ -471,9 +522,9 @@ async function startCaching(
   let writeSeconds = 0;
   let firstDecodeAt = 0;
   let lastDecodedAt = 0;
-  let read = 0;
-  let decoded = 0;
-  let written = 0;
+  let read = reused;
+  let decoded = reused;
+  let written = reused;
   const failed: Array<{ slot: number; error: IngestError }> = [];
   let fatal: unknown = null;
 
@@ -501,6 +552,7 @@ async function startCaching(
   const position = new Map((session.listing?.images ?? []).map((image, i) => [image, i]));
   const readOrder = items
     .map((_, slot) => slot)
+    .filter((slot) => !done.has(slot))
     .sort((a, b) => (position.get(items[a]!.image) ?? a) - (position.get(items[b]!.image) ?? b));
 
   const decodeAndWrite = (slot: number, bytes: Uint8Array, location: string) => {
@@ -513,8 +565,10 @@ async function startCaching(
           progress.update(decoding, ++decoded);
           const w0 = performance.now();
           writer.writeImage(slot, rgb);
+          done.add(slot);
           writeSeconds += (performance.now() - w0) / 1000;
           progress.update(caching, ++written);
+          if (performance.now() - journaledAt > JOURNAL_INTERVAL_MS) void journal();
         },
         (error: unknown) => {
           if (!(error instanceof DecodeError)) throw error;
@@ -646,13 +700,10 @@ async function startCaching(
       metadata: metadata.value,
       match: match.report,
       records: order.map((i) => (items[i] as (typeof items)[number]).record),
-      sources: session.files.map(({ name, size: bytes, lastModified }) => ({
-        name,
-        size: bytes,
-        lastModified,
-      })),
+      sources,
       createdAt: new Date(),
     });
+    await journaling;
     await writer.commit(index);
     writeSeconds += (performance.now() - w0) / 1000;
     progress.finish(caching);
@@ -662,6 +713,7 @@ async function startCaching(
       decodeSeconds: Math.max(0, lastDecodedAt - firstDecodeAt) / 1000,
       writeSeconds,
       decoders: pool.decoders,
+      reused,
     };
     session.cache = summaryOf({ index, bytes: index.count * bytesPerImage(size) }, timings);
     post({ type: 'cache', cache: session.cache });
@@ -669,8 +721,24 @@ async function startCaching(
   } catch (error) {
     pool.close(error);
     await Promise.allSettled([...inFlight]);
-    await writer.abort().catch(() => {});
-    throw signal.aborted ? new Cancelled() : error;
+    if (signal.aborted) {
+      await writer.abort().catch(() => {});
+      throw new Cancelled();
+    }
+    // A failure (storage full, a worker lost) keeps what was written, for Continue after it is dealt with.
+    await journaling;
+    await journal();
+    writer.keepForLater();
+    if (error instanceof QuotaError || isQuotaExceeded(error)) {
+      throw new QuotaError(
+        error instanceof QuotaError ? error.neededBytes : cacheBytesNeeded(size, n),
+        await availableBytes(),
+        true,
+        `; ${done.count.toLocaleString('en-US')} of ${n.toLocaleString('en-US')} images are cached and kept, ` +
+          'and Continue (on the next visit too) decodes only the rest',
+      );
+    }
+    throw error;
   } finally {
     signal.removeEventListener('abort', onAbort);
     pool.close(new Cancelled());
@@ -766,6 +834,7 @@ const EXCLUSIVE: ReadonlySet<IngestCommandType> = new Set([
   'restore',
   'forget',
   'clear-files',
+  'discard-partial',
 ]);
 
 const BUSY_WITH: Partial<Record<IngestCommandType, string>> = {
@@ -832,6 +901,24 @@ async function run(command: IngestCommand): Promise<void> {
         reply(id, type, result.samples, result.transfer);
         break;
       }
+      case 'interrupted':
+        reply(
+          id,
+          type,
+          (await listPartialCaches()).map(({ journal, done }) => ({
+            size: journal.size,
+            done: done.count,
+            total: journal.count,
+            sources: journal.sources,
+            urls: journal.urls,
+            updatedAt: journal.updatedAt,
+          })),
+        );
+        break;
+      case 'discard-partial':
+        await discardPartialCache(command.size);
+        reply(id, type, { discarded: true });
+        break;
     }
   } catch (error) {
     const detail = toIngestError(error);

@@ -53,6 +53,7 @@ import type {
   WeightsSource,
 } from './train-protocol.ts';
 import type { ImageSize } from '../lib/data/types.ts';
+import type { RunRecord } from '../lib/runs/record.ts';
 
 export { DEFAULT_RUN_CONFIG, type RunConfig } from '../lib/train/config.ts';
 export type * from './train-protocol.ts';
@@ -83,6 +84,8 @@ export class TrainClient {
   private disposed = false;
   /** The latest state the worker reported. */
   state: TrainState = 'idle';
+  /** The worker failed and was ended: make a new client to go on. */
+  crashed = false;
 
   constructor() {
     this.worker = new Worker(new URL('./train.worker.ts', import.meta.url), {
@@ -90,10 +93,19 @@ export class TrainClient {
       name: 'lesion-lab-train',
     });
     this.worker.onmessage = (event: MessageEvent<TrainMessage>) => this.receive(event.data);
+    // An uncaught error (or the worker running out of memory) leaves it in no known state: it is ended, and what
+    // was waiting on it fails with the reason. The run's last resume point stays in storage, so it can be resumed.
     this.worker.onerror = (event) => {
-      const error: TrainError = { code: 'internal', message: `The training worker failed: ${event.message}` };
+      event.preventDefault();
+      const why = event.message || 'it stopped without a message (out of memory?)';
+      const error: TrainError = { code: 'crashed', message: `The training worker failed: ${why}` };
+      this.crashed = true;
+      this.worker.terminate();
+      this.state = 'failed';
+      this.emit({ type: 'state', state: 'failed' });
       this.emit({ type: 'error', error });
       this.rejectAll(error);
+      this.disposed = true;
     };
   }
 
@@ -117,9 +129,32 @@ export class TrainClient {
     return this.send({ type: 'caches' });
   }
 
-  /** Trains; resolves with the summary when the run ends (completed, early stop, or stopped). */
-  start(config: Partial<RunConfig>, weights: WeightsSource): Promise<TrainReplies['start']> {
-    return this.send({ type: 'start', config, weights });
+  /**
+   * Trains; resolves with the summary when the run ends (completed, early stop, or stopped). With `run` (the page's
+   * record), the worker saves a resume point after every epoch.
+   */
+  start(config: Partial<RunConfig>, weights: WeightsSource, run?: RunRecord): Promise<TrainReplies['start']> {
+    return this.send({ type: 'start', config, weights, ...(run ? { run } : {}) });
+  }
+
+  /** Interrupted runs that can be resumed (their lock is free and they have a resume point), newest first. */
+  resumable(): Promise<TrainReplies['resumable']> {
+    return this.send({ type: 'resumable' });
+  }
+
+  /** Resumes an interrupted run from its last resume point; resolves when it ends, like start(). */
+  continueRun(runId: string): Promise<TrainReplies['continue']> {
+    return this.send({ type: 'continue', runId });
+  }
+
+  /** Deletes an interrupted run's resume points. */
+  discard(runId: string): Promise<TrainReplies['discard']> {
+    return this.send({ type: 'discard', runId });
+  }
+
+  /** Tests only: makes the worker throw an uncaught error, as a crash would. */
+  simulateCrash(): Promise<TrainReplies['simulate-crash']> {
+    return this.send({ type: 'simulate-crash' });
   }
 
   pause(): Promise<TrainReplies['pause']> {

@@ -12,6 +12,10 @@ import type { BackendChoice, BackendProbe, Workload } from '../lib/train/backend
 import type { RunConfig } from '../lib/train/config.ts';
 import type { BackendName, RunLog, StopReason, TestLog } from '../lib/train/logs.ts';
 import type { ImageSize } from '../lib/data/types.ts';
+import type { RunRecord } from '../lib/runs/record.ts';
+import type { ResumeOffer } from './resume-store.ts';
+
+export type { ResumeOffer } from './resume-store.ts';
 
 /** Where the backbone's pretrained weights come from. */
 export type WeightsSource =
@@ -32,8 +36,22 @@ export type WeightsSource =
 export type TrainCommand =
   /** What the browser offers (WebGPU adapter, WebGL, WASM) and the backend each kind of work would get. */
   | { type: 'probe'; id: number }
-  /** Trains with `config` on the image cache of `config.imageSize`; replies when the run ends. */
-  | { type: 'start'; id: number; config: Partial<RunConfig>; weights: WeightsSource }
+  /**
+   * Trains with `config` on the image cache of `config.imageSize`; replies when the run ends. With `run` (the page's
+   * record of it), a resume point is saved after every epoch, so the run can be resumed if the page or worker dies.
+   */
+  | { type: 'start'; id: number; config: Partial<RunConfig>; weights: WeightsSource; run?: RunRecord }
+  /** Runs interrupted (page closed, worker crashed, storage full) that can be resumed, newest first. */
+  | { type: 'resumable'; id: number }
+  /** Resumes an interrupted run from its last resume point; replies when the run ends, as `start` does. */
+  | { type: 'continue'; id: number; runId: string }
+  /** Deletes an interrupted run's resume points. */
+  | { type: 'discard'; id: number; runId: string }
+  /**
+   * Tests only: an uncaught error thrown from a timer in the worker, the way a crash reaches the page (the worker's
+   * `error` event); the client then ends the worker.
+   */
+  | { type: 'simulate-crash'; id: number }
   | { type: 'pause'; id: number }
   | { type: 'resume'; id: number }
   /** Ends the run after the current step; the `start` reply then says reason 'stopped'. */
@@ -83,6 +101,8 @@ export interface RunSummary {
   backend: BackendName | null;
   /** Where the best checkpoint was saved (OPFS), if it was. */
   checkpoint: string | null;
+  /** The epoch a resumed run continued from (phase and epochs of it finished); null for a run from the start. */
+  resumedFrom: { phase: 1 | 2; epoch: number } | null;
   test: TestLog | null;
   seconds: number;
 }
@@ -98,6 +118,10 @@ export interface TrainReplies {
   'augment-preview': AugmentPreview;
   'stored-weights': StoredWeightsInfo[];
   caches: CacheInfo[];
+  resumable: ResumeOffer[];
+  continue: RunSummary;
+  discard: { discarded: boolean };
+  'simulate-crash': { thrown: true };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -113,6 +137,7 @@ export interface TrainError {
     | 'backend' // no backend could start
     | 'storage' // OPFS failed (quota, locked file)
     | 'busy' // a run is already going
+    | 'crashed' // the worker died (an uncaught error, out of memory): the client ended it
     | 'internal';
   message: string;
 }

@@ -40,6 +40,10 @@ import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
+import { fingerprintWeights, type ResumePoint } from '../lib/train/resume.ts';
+import { isQuotaExceeded, StorageFullError } from '../lib/storage-full.ts';
+import type { RunRecord } from '../lib/runs/record.ts';
+import type { RunConfig } from '../lib/train/config.ts';
 import { installConvGradients } from '../lib/train/conv-gradients.ts';
 import { CacheStorageError, listCaches, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
 import type {
@@ -51,13 +55,21 @@ import type {
   TrainReplies,
   TrainState,
   MemoryUse,
+  WeightsSource,
 } from './train-protocol.ts';
 
 import { readPretrained, WeightsError } from './pretrained.ts';
 import { listStoredWeights, storeWeights } from './weights-store.ts';
+import {
+  discardResumable,
+  listResumable,
+  lockName,
+  OpfsResumeStore,
+  TRAIN_DIRECTORY,
+  type ResumableWeights,
+} from './resume-store.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
-const TRAIN_DIRECTORY = 'lesion-lab-train';
 
 // The threaded WASM build spawns helper workers from glue code that breaks once bundled into a module worker
 // ("e is not defined", measured in the built app), so the single-threaded SIMD build is used.
@@ -100,7 +112,8 @@ function toTrainError(error: unknown): TrainError {
   if (error instanceof CacheStorageError) return { code: 'cache', message };
   if (error instanceof WeightsMismatchError) return { code: 'weights', message };
   if (error instanceof BackendUnavailableError) return { code: 'backend', message };
-  if (error instanceof DOMException && error.name === 'QuotaExceededError') {
+  if (error instanceof StorageFullError) return { code: 'storage', message };
+  if (isQuotaExceeded(error)) {
     return { code: 'storage', message: `Browser storage is full: ${message}` };
   }
   return { code: 'internal', message: `Unexpected problem: ${message}` };
@@ -203,14 +216,45 @@ let control: TrainControl | null = null;
 /** The last batch the run posted, for the pause reply. */
 let lastBatch: TrainReplies['pause']['after'] = null;
 
-async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSummary> {
+/** A run to continue: its resume store, the point in force, and what it was started with. */
+interface Continuation {
+  store: OpfsResumeStore;
+  point: ResumePoint;
+  runId: string;
+  weightsFingerprint: string | null;
+}
+
+/** The weights a resumed run reads: a dropped file is gone after a reload, the copy this browser kept is not. */
+function resumableWeights(source: WeightsSource, stored: boolean): ResumableWeights | null {
+  if (source.kind === 'tfjs-url' || source.kind === 'stored' || source.kind === 'none') return source;
+  return stored ? { kind: 'stored' } : null;
+}
+
+async function start(
+  partialConfig: Partial<RunConfig>,
+  weights: WeightsSource,
+  record: RunRecord | null,
+  continuation: Continuation | null = null,
+): Promise<RunSummary> {
   if (control)
     throw Object.assign(new Error('A training run is already going; stop it first.'), { code: 'busy' });
   control = new TrainControl();
   setState('preparing');
   let cache: ImageCache | null = null;
+  const runId = continuation?.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  // The run's lock says "in progress" to every tab; it goes when the run ends or the worker dies.
+  let release: () => void = () => undefined;
+  const held = await new Promise<boolean>((resolve) => {
+    void navigator.locks.request(lockName(runId), { ifAvailable: true }, (lock) => {
+      resolve(lock !== null);
+      return lock === null ? undefined : new Promise<void>((r) => (release = r));
+    });
+  });
   try {
-    const config = runConfig(partial.config);
+    if (!held) {
+      throw Object.assign(new Error('This run is training in another tab already.'), { code: 'busy' });
+    }
+    const config = runConfig(partialConfig);
     cache = await openImageCache(config.imageSize);
     const { index } = cache;
     const records = index.entries.map((e) => {
@@ -222,17 +266,41 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
     // Reading weights makes tensors, and no backend has been chosen yet: the CPU backend always starts, and
     // tfjs moves the data when the chosen backend takes over.
     await tf.setBackend('cpu');
-    const pretrained = await readPretrained(partial.weights, config.backbone);
-    if (pretrained && partial.weights.kind !== 'stored') {
+    const pretrained = await readPretrained(weights, config.backbone);
+    const fingerprint = pretrained ? fingerprintWeights(pretrained.weights) : null;
+    if (continuation && fingerprint !== continuation.weightsFingerprint) {
+      throw new WeightsError(
+        `The ${config.backbone} weights this run started from are no longer in this browser (${pretrained?.label ?? 'none'} ` +
+          'differs from them), so it cannot be resumed exactly: Discard it and start a new run.',
+      );
+    }
+    let stored = false;
+    if (pretrained && weights.kind !== 'stored') {
       // Kept for next time; a full or refused storage must not stop the run.
-      await storeWeights(config.backbone, pretrained.label, pretrained.weights).catch(() => undefined);
+      stored = await storeWeights(config.backbone, pretrained.label, pretrained.weights).then(
+        () => true,
+        () => false,
+      );
+    }
+    let resumeStore = continuation?.store ?? null;
+    const resumeWeights = resumableWeights(weights, stored);
+    if (!resumeStore && record && resumeWeights) {
+      resumeStore = await OpfsResumeStore.create({
+        format: 'lesion-lab-resumable-run',
+        version: 1,
+        runId,
+        record,
+        config: partialConfig,
+        weights: resumeWeights,
+        weightsFingerprint: fingerprint,
+        startedAt: new Date().toISOString(),
+      });
     }
     const backends = new BackendManager(await probe(), {
       override: config.backend,
       prepare: prepareBackend,
       describe: describeBackend,
     });
-    const runId = `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     let checkpoint: string | null = null;
     const session = runSession(config, {
       dataset: cacheDataset(cache),
@@ -246,10 +314,18 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       checkpointStore: new OpfsCheckpointStore(
         await trainDirectory('checkpoints'),
         `opfs:${TRAIN_DIRECTORY}/checkpoints`,
+        () => navigator.storage.estimate(),
       ),
       runId,
       weightsId: pretrained?.id ?? 'random',
+      resumeStore: resumeStore ?? undefined,
+      resumeFrom: continuation?.point ?? null,
     });
+    const from = continuation?.point ?? null;
+    if (from) {
+      const last = from.events.findLast((e) => e.type === 'checkpoint');
+      if (last) checkpoint = last.location;
+    }
     setState('training');
     let step = await session.next();
     while (!step.done) {
@@ -265,6 +341,8 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
     }
     const { result, test } = step.value;
     disposeNetwork(result.network);
+    // The run ended as it should (completed, early stop, or stopped on request): nothing left to resume.
+    if (resumeStore) await discardResumableAfter(runId);
     setState('done');
     return {
       reason: result.reason,
@@ -273,6 +351,7 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       checkpoint,
       test,
       seconds: result.seconds,
+      resumedFrom: from ? { phase: from.phase, epoch: from.epoch } : null,
     };
   } catch (error) {
     setState('failed');
@@ -281,7 +360,28 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
     cache?.close();
     control = null;
     lastBatch = null;
+    release();
   }
+}
+
+/** Deletes a finished run's resume points once its lock is released (the lock callback is still running here). */
+async function discardResumableAfter(runId: string): Promise<void> {
+  const root = await navigator.storage.getDirectory();
+  const dir = await (await root.getDirectoryHandle(TRAIN_DIRECTORY)).getDirectoryHandle('resume');
+  await dir.removeEntry(runId, { recursive: true }).catch(() => undefined);
+}
+
+async function continueRun(runId: string): Promise<RunSummary> {
+  const store = await OpfsResumeStore.open(runId);
+  const point = await store.load();
+  if (!point) throw new TrainConfigError(`The run ${runId} has no checkpoint to resume from.`);
+  const run = await store.run();
+  return start(run.config, run.weights, run.record, {
+    store,
+    point,
+    runId,
+    weightsFingerprint: run.weightsFingerprint,
+  });
 }
 
 async function preview(
@@ -312,7 +412,19 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
     case 'probe':
       return probeReport();
     case 'start':
-      return start(command);
+      return start(command.config, command.weights, command.run ?? null);
+    case 'continue':
+      return continueRun(command.runId);
+    case 'resumable':
+      return listResumable();
+    case 'discard':
+      return { discarded: await discardResumable(command.runId) };
+    case 'simulate-crash':
+      // Thrown outside any promise chain, so it is uncaught and reaches the page as the worker's error event.
+      setTimeout(() => {
+        throw new Error('crash simulated on request');
+      });
+      return { thrown: true };
     case 'pause':
       // The state turns 'paused' when the loop has stopped at the next batch (its 'paused' log), not before.
       control?.pause();

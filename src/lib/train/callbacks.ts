@@ -145,6 +145,31 @@ export class EarlyStopping {
   shouldRestore(): boolean {
     return this.restoreBestWeights && this.haveBestWeights;
   }
+
+  /** The counters and best-so-far, for a resumable checkpoint. */
+  state(): EarlyStoppingState {
+    const { wait, stoppedEpoch, best, bestEpoch, haveBestWeights } = this;
+    return { wait, stoppedEpoch, best, bestEpoch, haveBestWeights };
+  }
+
+  /** Continues from a saved state() (after onTrainBegin) as if no epoch had been lost. */
+  restore(state: EarlyStoppingState): void {
+    ({
+      wait: this.wait,
+      stoppedEpoch: this.stoppedEpoch,
+      best: this.best,
+      bestEpoch: this.bestEpoch,
+      haveBestWeights: this.haveBestWeights,
+    } = state);
+  }
+}
+
+export interface EarlyStoppingState {
+  wait: number;
+  stoppedEpoch: number;
+  best: number | null;
+  bestEpoch: number;
+  haveBestWeights: boolean;
 }
 
 export interface ReduceLROnPlateauOptions {
@@ -220,6 +245,21 @@ export class ReduceLROnPlateau {
     this.wait = 0;
     return newLr;
   }
+
+  /** The counters and best-so-far, for a resumable checkpoint (the lr itself lives in the optimizer's state). */
+  state(): ReduceLROnPlateauState {
+    return { wait: this.wait, cooldownCounter: this.cooldownCounter, best: this.best };
+  }
+
+  restore(state: ReduceLROnPlateauState): void {
+    ({ wait: this.wait, cooldownCounter: this.cooldownCounter, best: this.best } = state);
+  }
+}
+
+export interface ReduceLROnPlateauState {
+  wait: number;
+  cooldownCounter: number;
+  best: number | null;
 }
 
 export interface BestCheckpointOptions {
@@ -259,4 +299,17 @@ export class BestCheckpoint {
     this.bestEpoch = epoch;
     return true;
   }
+
+  state(): BestCheckpointState {
+    return { best: this.best, bestEpoch: this.bestEpoch };
+  }
+
+  restore(state: BestCheckpointState): void {
+    ({ best: this.best, bestEpoch: this.bestEpoch } = state);
+  }
+}
+
+export interface BestCheckpointState {
+  best: number | null;
+  bestEpoch: number | null;
 }

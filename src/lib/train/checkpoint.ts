@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Monitor } from './callbacks.ts';
 import type { Phase } from './logs.ts';
+import { isQuotaExceeded, StorageFullError, type StorageEstimateLike } from '../storage-full.ts';
 
 export interface WeightValue {
   name: string;
@@ -117,9 +118,11 @@ export class MemoryCheckpointStore implements CheckpointStore {
 
 /** Checkpoints as `<name>.json` + `<name>.bin` in an OPFS directory (the worker passes the handle). */
 export class OpfsCheckpointStore implements CheckpointStore {
+  /** `estimate` (navigator.storage.estimate in a browser) gives a full storage's message its figures. */
   constructor(
     private readonly dir: FileSystemDirectoryHandle,
     private readonly label = 'opfs',
+    private readonly estimate?: () => Promise<StorageEstimateLike | undefined>,
   ) {}
 
   private async write(name: string, body: BlobPart): Promise<void> {
@@ -136,10 +139,31 @@ export class OpfsCheckpointStore implements CheckpointStore {
 
   async save(name: string, checkpoint: Checkpoint): Promise<string> {
     const { manifest, data } = encodeCheckpoint(checkpoint);
-    // Data first, manifest last: a manifest on disk always describes a complete data file.
-    await this.dir.removeEntry(`${name}.json`).catch(() => undefined);
-    await this.write(`${name}.bin`, data.buffer as ArrayBuffer);
-    await this.write(`${name}.json`, JSON.stringify(manifest));
+    // Data first, manifest last. A writable stream replaces its file only on close(), so a failed write (storage
+    // full, tab closed) leaves the previous checkpoint whole; a manifest that failed after its data is removed, so
+    // a manifest on disk always describes the data file next to it.
+    const text = JSON.stringify(manifest);
+    try {
+      await this.write(`${name}.bin`, data.buffer as ArrayBuffer);
+      await this.write(`${name}.json`, text).catch(async (error: unknown) => {
+        await this.dir.removeEntry(`${name}.json`).catch(() => undefined);
+        throw error;
+      });
+    } catch (error) {
+      if (!isQuotaExceeded(error)) throw error;
+      throw new StorageFullError(
+        {
+          what: `the best checkpoint of epoch ${checkpoint.epoch}${checkpoint.phase === 2 ? ' of phase 2' : ''}`,
+          neededBytes: data.byteLength + text.length,
+          estimate: await this.estimate?.().catch(() => undefined),
+          kept:
+            'Training stopped; the run is kept as it was after the epoch before, and can be resumed from there ' +
+            'with its best checkpoint so far.',
+          then: 'then Resume the run',
+        },
+        { cause: error },
+      );
+    }
     return `${this.label}:${name}`;
   }
 

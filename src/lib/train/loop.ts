@@ -52,6 +52,7 @@ import {
 } from './featureCache.ts';
 import type { BackendLog, BackendName, EpochLog, Phase, StopReason, TrainLog } from './logs.ts';
 import { Adam, type AdamState } from './optimizer.ts';
+import type { ResumeEvent, ResumePhaseSummary, ResumePoint, ResumeStore } from './resume.ts';
 import type { DeviceLoss, DeviceWatch } from './backend.ts';
 
 /** The model being trained, in two parts so each can be called in its own mode. */
@@ -141,6 +142,12 @@ export interface TrainOptions {
    * weights loaded). The head's trained weights are carried over by the loop.
    */
   beforePhase2?: () => Promise<{ network: Network; backend: BackendLog } | null>;
+  /**
+   * Resumable checkpoints: `store` gets a resume point at the end of every epoch (a failed save ends training with
+   * its error, the previous point kept); `from` continues a run from such a point instead of from epoch 0. With
+   * `wholeBase`, points hold every weight of the base (a random base cannot be rebuilt from a weights file).
+   */
+  resume?: { store?: ResumeStore | null; from?: ResumePoint | null; wholeBase?: boolean };
 }
 
 export interface PhaseResult {
@@ -500,6 +507,14 @@ interface Context {
   stopped: boolean;
   turns: EventLoopTurns;
   pausedSeconds: number;
+  /** When train() started, and the training seconds a resumed run had before. */
+  t0: number;
+  secondsBefore: number;
+  /** Every finished epoch and callback event so far (resume points carry them). */
+  history: EpochLog[];
+  events: ResumeEvent[];
+  /** The phases finished so far. */
+  before: ResumePhaseSummary[];
 }
 
 async function isDeviceLoss(ctx: Context, error: unknown): Promise<DeviceLoss | null> {
@@ -601,7 +616,11 @@ interface LastState {
   optimizer: AdamState;
 }
 
-async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, PhaseResult> {
+async function* runPhase(
+  ctx: Context,
+  phase: Phase,
+  from: ResumePoint | null,
+): AsyncGenerator<TrainLog, PhaseResult> {
   const { options } = ctx;
   const epochs = phase === 1 ? (options.epochs ?? 30) : (options.phase2 as PhaseTwoOptions).epochs;
   const learningRate = phase === 1 ? (options.learningRate ?? 1e-3) : (options.phase2?.learningRate ?? 1e-5);
@@ -621,6 +640,9 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
       );
   };
   prepare();
+  const wholeBase = options.resume?.wholeBase ?? false;
+  // A resumed random base gets its weights back before any feature is computed from it.
+  if (from && wholeBase) restoreBaseWeights(ctx.network, from.weights);
 
   let features: CachedFeatures | null = null;
   for (;;) {
@@ -677,12 +699,29 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
     weights: await readWeights(pipeline.state.variables, pipeline.state.names),
     optimizer: await optimizer.getState(pipeline.variables),
   });
+  let epoch = 0;
+  if (from) {
+    // Back to the end of the checkpoint's epoch: weights, Adam (moments, iterations, lr), callbacks' counters.
+    const target = resumeVariables(ctx, pipeline, wholeBase);
+    writeWeights(target.variables, from.weights);
+    optimizer.setState(pipeline.variables, from.optimizer);
+    const saved = from.callbacks;
+    if (early && saved.earlyStopping) early.restore(saved.earlyStopping);
+    if (reduce && saved.reduceLr) reduce.restore(saved.reduceLr);
+    if (best && saved.best) best.restore(saved.best);
+    bestWeights = from.bestWeights;
+    epoch = from.epoch;
+    result.epochs = from.epoch;
+    result.history = from.history.filter((h) => h.phase === phase);
+    result.stoppedEarly = from.stoppedEarly;
+    result.bestEpoch = best?.bestEpoch != null ? best.bestEpoch + 1 : null;
+  }
   // Moments exist from the start, so the tensor count is the same after the first step as after the last.
   optimizer.init(pipeline.variables);
-  let last: LastState | null = options.recover ? await snapshot(0) : null;
+  let last: LastState | null = options.recover ? await snapshot(epoch) : null;
 
-  let epoch = 0;
   try {
+    if (result.stoppedEarly) epoch = epochs;
     while (epoch < epochs && !ctx.stopped) {
       try {
         const random = epochRandom(ctx.seed, phase, epoch);
@@ -818,7 +857,33 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
         epoch += 1;
         result.epochs = epoch;
         result.history.push(log);
+        ctx.history.push(log);
+        for (const event of events) ctx.events.push(event as ResumeEvent);
         if (options.recover) last = await snapshot(epoch);
+        const store = options.resume?.store;
+        if (store) {
+          const target = wholeBase ? resumeVariables(ctx, pipeline, true) : null;
+          await store.save({
+            phase,
+            epoch,
+            stoppedEarly: stop,
+            before: [...ctx.before],
+            weights:
+              target !== null
+                ? await readWeights(target.variables, target.names)
+                : (last?.weights ?? (await readWeights(pipeline.state.variables, pipeline.state.names))),
+            optimizer: last?.optimizer ?? (await optimizer.getState(pipeline.variables)),
+            callbacks: {
+              earlyStopping: early?.state() ?? null,
+              reduceLr: reduce?.state() ?? null,
+              best: best?.state() ?? null,
+            },
+            bestWeights,
+            history: [...ctx.history],
+            events: [...ctx.events],
+            seconds: trainingSeconds(ctx),
+          });
+        }
         yield log;
         for (const event of events) yield event;
         if (stop) {
@@ -846,7 +911,9 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
     }
     if (early?.shouldRestore() && bestWeights && !ctx.stopped) {
       writeWeights(pipeline.state.variables, bestWeights);
-      yield { type: 'restored-best', phase, epoch: early.bestEpoch + 1 };
+      const restored: ResumeEvent = { type: 'restored-best', phase, epoch: early.bestEpoch + 1 };
+      ctx.events.push(restored);
+      yield restored;
     }
   } finally {
     optimizer.dispose();
@@ -860,15 +927,46 @@ async function checkpointWeights(
   pipeline: Pipeline,
   wholeBase: boolean,
 ): Promise<WeightValue[]> {
-  const trained = await readWeights(pipeline.state.variables, pipeline.state.names);
-  if (!wholeBase) return trained;
+  const { variables, names } = resumeVariables(ctx, pipeline, wholeBase);
+  return readWeights(variables, names);
+}
+
+/**
+ * The variables a checkpoint or resume point holds, in a fixed order: with `wholeBase` the base's other weights
+ * first, then the pipeline's state (the head, plus the unfrozen base weights in phase 2).
+ */
+function resumeVariables(
+  ctx: Context,
+  pipeline: Pipeline,
+  wholeBase: boolean,
+): { variables: tf.Variable[]; names: string[] } {
+  if (!wholeBase) return pipeline.state;
   const names = new Set(pipeline.state.names);
   const rest = ctx.network.base.weights.filter((w) => !names.has(w.originalName));
-  const others = await readWeights(
-    variablesOf(rest),
-    rest.map((w) => w.originalName),
+  return {
+    variables: [...variablesOf(rest), ...pipeline.state.variables],
+    names: [...rest.map((w) => w.originalName), ...pipeline.state.names],
+  };
+}
+
+/** Assigns the saved values of the base's weights (by name); the others are left to the caller. */
+function restoreBaseWeights(network: Network, saved: readonly WeightValue[]): void {
+  const byName = new Map(saved.map((w) => [w.name, w]));
+  const weights = network.base.weights.filter((w) => byName.has(w.originalName));
+  writeWeights(
+    variablesOf(weights),
+    weights.map((w) => byName.get(w.originalName)!),
   );
-  return [...others, ...trained];
+}
+
+/** Training seconds so far, pauses excluded, counting what a resumed run had before. */
+function trainingSeconds(ctx: Context): number {
+  return ctx.secondsBefore + (now() - ctx.t0) / 1000 - ctx.pausedSeconds;
+}
+
+function phaseSummary(result: PhaseResult): ResumePhaseSummary {
+  const { phase, epochs, stoppedEarly, bestEpoch } = result;
+  return { phase, epochs, stoppedEarly, bestEpoch };
 }
 
 /** Rebuilds the network where `beforePhase2` says, with the head's weights copied over. */
@@ -892,6 +990,7 @@ async function carryHead(
  */
 export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, TrainResult, undefined> {
   const t0 = now();
+  const from = options.resume?.from ?? null;
   const numClasses = headClasses(options.network);
   checkOptions(options, numClasses);
   const classNames =
@@ -920,23 +1019,33 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
     stopped: false,
     turns: new EventLoopTurns(options.eventLoopTurnMs ?? EVENT_LOOP_TURN_MS),
     pausedSeconds: 0,
+    t0,
+    secondsBefore: from?.seconds ?? 0,
+    history: from ? [...from.history] : [],
+    events: from ? [...from.events] : [],
+    before: from ? [...from.before] : [],
   };
   if (options.backend) yield options.backend;
   const phases: PhaseResult[] = [];
   let reason: StopReason = 'completed';
-  const one = yield* runPhase(ctx, 1);
+  // A point saved in phase 2 has phase 1 behind it: its summary stands in for running it again.
+  const donePhaseOne = from?.phase === 2 ? from.before.find((b) => b.phase === 1) : undefined;
+  const one: PhaseResult = donePhaseOne
+    ? { ...donePhaseOne, history: from!.history.filter((h) => h.phase === 1) }
+    : yield* runPhase(ctx, 1, from);
   phases.push(one);
   if (one.stoppedEarly) reason = 'early-stop';
   if (!ctx.stopped && options.phase2) {
-    const moved = options.beforePhase2 ? await carryHead(ctx, options.beforePhase2) : null;
+    ctx.before = [phaseSummary(one)];
+    const moved = !donePhaseOne && options.beforePhase2 ? await carryHead(ctx, options.beforePhase2) : null;
     if (moved) yield moved;
-    const two = yield* runPhase(ctx, 2);
+    const two = yield* runPhase(ctx, 2, donePhaseOne ? from : null);
     phases.push(two);
     reason = two.stoppedEarly ? 'early-stop' : 'completed';
   }
   if (ctx.stopped) reason = 'stopped';
   // Pauses are left out, as in each epoch's seconds and the UI's elapsed time.
-  const seconds = (now() - t0) / 1000 - ctx.pausedSeconds;
+  const seconds = trainingSeconds(ctx);
   const lastPhase = phases[phases.length - 1]!;
   yield { type: 'done', reason, phase: lastPhase.phase, epochs: lastPhase.epochs, seconds };
   return {

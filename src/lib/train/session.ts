@@ -20,6 +20,7 @@ import type { FeatureStore } from './featureCache.ts';
 import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
 import { predict, train, TrainConfigError, type Network, type TrainResult } from './loop.ts';
 import { createNetwork, disposeNetwork, restoreCheckpoint } from './network.ts';
+import type { ResumePoint, ResumeStore } from './resume.ts';
 
 export interface SessionEnv {
   /** The image cache, in cache order. */
@@ -37,6 +38,10 @@ export interface SessionEnv {
   runId: string;
   /** Identifies the pretrained weights in feature-cache keys (features depend on them). */
   weightsId: string;
+  /** Gets a resume point after every epoch (src/lib/train/resume.ts). */
+  resumeStore?: ResumeStore;
+  /** Continues the run from this point (same config, same runId, same pretrained weights). */
+  resumeFrom?: ResumePoint | null;
 }
 
 export interface SplitIndices {
@@ -104,9 +109,11 @@ export async function* runSession(
   }
   yield prepared;
   const spec = { backbone: config.backbone, inputSize: config.inputSize, head: config.head };
-  const backend = await env.backends.select('frozen-base');
+  const from = env.resumeFrom ?? null;
+  let phase: Phase = from?.phase ?? 1;
+  // A run resumed in phase 2 starts on the backend fine-tuning needs.
+  const backend = await env.backends.select(phase === 2 ? 'fine-tune' : 'frozen-base');
   let network: Network = createNetwork(spec, env.pretrained);
-  let phase: Phase = 1;
   const rebuild = (): Network => {
     disposeNetwork(network);
     network = createNetwork(spec, env.pretrained);
@@ -115,7 +122,8 @@ export async function* runSession(
   /** The backend a device-loss recovery moved to, reported after the loop's 'recovered' log. */
   let recoveredOn: BackendLog | null = null;
   /** The last best checkpoint saved: the weights the run's model keeps (Predict uses them). */
-  let kept: CheckpointLog | null = null;
+  let kept: CheckpointLog | null =
+    (from?.events.findLast((e) => e.type === 'checkpoint') as CheckpointLog | undefined) ?? null;
   const generator = train({
     network,
     data: { dataset: env.dataset, train: indices.train, val: indices.val },
@@ -145,6 +153,11 @@ export async function* runSession(
           ? undefined
           : false,
     phase2: config.phase2,
+    resume: {
+      store: env.resumeStore ?? null,
+      from,
+      wholeBase: env.pretrained === null,
+    },
     control: env.control,
     backend,
     device: env.device,

@@ -7,6 +7,9 @@
  *                         the match report; created time. Written last, atomically, and only when complete.
  *   pixels-S.rgb.partial  the pixel file while it is being written; renamed over pixels-S.rgb on success, so a
  *                         cancelled or failed run leaves the previous cache of that size untouched.
+ *   progress-S.json       while writing: which slots of the partial file hold their image (cache-progress.ts),
+ *                         replaced after each flush; kept when a run is cut short (closed tab, crash, storage full)
+ *                         so the next visit continues, deleted on commit or cancel.
  *
  * Writing uses a FileSystemSyncAccessHandle (dedicated workers only). Readers (`openImageCache`: the training
  * worker, the sample grid) open the pixel file with a shared 'read-only' handle in workers, or read File slices
@@ -25,6 +28,12 @@ import {
   type CacheIndex,
 } from '../../lib/data/cache-index.ts';
 import { IMAGE_SIZES, type ImageSize } from '../../lib/data/types.ts';
+import {
+  journalFileName,
+  parseJournal,
+  type CacheJournal,
+  type SlotSet,
+} from '../../lib/data/cache-progress.ts';
 
 export const CACHE_DIRECTORY = 'lesion-lab-cache';
 
@@ -219,29 +228,48 @@ export class CacheWriter {
     readonly count: number,
     private readonly partial: FileSystemFileHandle,
     private readonly handle: SyncHandle,
+    /** The partial file of an interrupted run was taken up as it is (its journal says which slots it holds). */
+    readonly continued: boolean,
   ) {}
 
-  static async create(size: ImageSize, count: number): Promise<CacheWriter> {
+  /**
+   * With `continuePartial`, the partial file an interrupted run left is kept as it is when it has the planned
+   * length; otherwise (and when there is none) a new one is reserved.
+   */
+  static async create(
+    size: ImageSize,
+    count: number,
+    options: { continuePartial?: boolean } = {},
+  ): Promise<CacheWriter> {
     const pixelBytes = count * bytesPerImage(size);
     const needed = cacheBytesNeeded(size, count);
-    const shortfall = quotaShortfall(needed, await navigator.storage.estimate?.());
-    if (shortfall !== null) {
-      throw new QuotaError(shortfall.neededBytes, shortfall.availableBytes, false, existingNote(size));
-    }
     const dir = (await cacheDirectory(true)) as FileSystemDirectoryHandle;
     const names = cacheFileNames(size);
-    const partial = await dir.getFileHandle(names.partial, { create: true });
+    const existing = options.continuePartial ? await fileIfExists(dir, names.partial) : null;
+    if (existing === null) {
+      const shortfall = quotaShortfall(needed, await navigator.storage.estimate?.());
+      if (shortfall !== null) {
+        throw new QuotaError(shortfall.neededBytes, shortfall.availableBytes, false, existingNote(size));
+      }
+    }
+    const partial = existing ?? (await dir.getFileHandle(names.partial, { create: true }));
     const create = (partial as unknown as FileHandleExtras).createSyncAccessHandle;
     if (typeof create !== 'function') {
       throw new CacheStorageError('The image cache can only be written from a dedicated worker.');
     }
-    let handle: SyncHandle;
-    try {
-      handle = await create.call(partial, { mode: 'readwrite' });
-    } catch (error) {
-      if (isNamed(error, 'NoModificationAllowedError', 'InvalidStateError'))
-        throw inUse(names.partial, error);
-      throw error;
+    let handle: SyncHandle | null = null;
+    // The worker of a closed tab may still be letting go of the file: retry briefly before calling it busy.
+    for (let attempt = 0; handle === null; attempt++) {
+      try {
+        handle = await create.call(partial, { mode: 'readwrite' });
+      } catch (error) {
+        if (!isNamed(error, 'NoModificationAllowedError', 'InvalidStateError')) throw error;
+        if (attempt >= 20) throw inUse(names.partial, error);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    if (existing !== null && handle.getSize() === pixelBytes) {
+      return new CacheWriter(dir, size, count, partial, handle, true);
     }
     // Reserve the whole file now. Chromium may refuse silently (the size stays short) rather than throw.
     let reserved = false;
@@ -261,7 +289,33 @@ export class CacheWriter {
       await removeIfExists(dir, names.partial).catch(() => {});
       throw new QuotaError(needed, await availableBytes(), true, existingNote(size));
     }
-    return new CacheWriter(dir, size, count, partial, handle);
+    return new CacheWriter(dir, size, count, partial, handle, false);
+  }
+
+  /** Makes every image written so far durable (before a journal names them). */
+  flush(): void {
+    if (!this.closed) this.handle.flush();
+  }
+
+  /** Replaces the progress journal (atomically: a writable stream replaces its file on close). */
+  async writeJournal(journal: CacheJournal): Promise<void> {
+    const handle = await this.dir.getFileHandle(journalFileName(this.size), { create: true });
+    const writable = await handle.createWritable();
+    try {
+      await writable.write(JSON.stringify(journal));
+      await writable.close();
+    } catch (error) {
+      await writable.abort().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Leaves the partial file and its journal for a later visit to continue (storage full, a failure). */
+  keepForLater(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.handle.flush();
+    this.handle.close();
   }
 
   get bytesPerImage(): number {
@@ -326,6 +380,7 @@ export class CacheWriter {
       await copyFile(this.dir, names.partial, names.pixels);
       await removeIfExists(this.dir, names.partial);
     }
+    await removeIfExists(this.dir, journalFileName(this.size));
     const indexHandle = await this.dir.getFileHandle(names.index, { create: true });
     // A writable stream writes to a swap file and replaces the index atomically on close().
     try {
@@ -340,13 +395,14 @@ export class CacheWriter {
     }
   }
 
-  /** Closes the handle and deletes the partial file. Safe to call more than once and after commit. */
+  /** Closes the handle and deletes the partial file and its journal. Safe to call more than once and after commit. */
   async abort(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
       this.handle.close();
     }
     await removeIfExists(this.dir, cacheFileNames(this.size).partial);
+    await removeIfExists(this.dir, journalFileName(this.size));
   }
 }
 
@@ -463,4 +519,41 @@ export async function openImageCache(size?: ImageSize): Promise<ImageCache> {
       sync?.close();
     },
   };
+}
+
+/** A cache whose writing was cut short, with what its journal says is written. */
+export interface PartialCache {
+  journal: CacheJournal;
+  done: SlotSet;
+}
+
+/** The journal of an interrupted cache of `size` whose partial file is still there, else null. */
+export async function readPartialCache(size: ImageSize): Promise<PartialCache | null> {
+  const dir = await cacheDirectory(false);
+  if (dir === null) return null;
+  const journalHandle = await fileIfExists(dir, journalFileName(size));
+  const partial = await fileIfExists(dir, cacheFileNames(size).partial);
+  if (journalHandle === null || partial === null) return null;
+  const parsed = parseJournal(await (await journalHandle.getFile()).text());
+  if (parsed === null || parsed.journal.size !== size) return null;
+  if ((await partial.getFile()).size !== parsed.journal.count * bytesPerImage(size)) return null;
+  return parsed;
+}
+
+/** Every interrupted cache on this device. */
+export async function listPartialCaches(): Promise<PartialCache[]> {
+  const found: PartialCache[] = [];
+  for (const size of IMAGE_SIZES) {
+    const partial = await readPartialCache(size);
+    if (partial !== null) found.push(partial);
+  }
+  return found;
+}
+
+/** Deletes an interrupted cache's partial file and journal. */
+export async function discardPartialCache(size: ImageSize): Promise<void> {
+  const dir = await cacheDirectory(false);
+  if (dir === null) return;
+  await removeIfExists(dir, cacheFileNames(size).partial);
+  await removeIfExists(dir, journalFileName(size));
 }

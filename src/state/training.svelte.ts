@@ -251,6 +251,8 @@ export function validateForm(
       dropout: form.headKind === 'gap-dense' ? 0.2 : dropout,
     },
     split: { seed, ratios: D.split.ratios, grouped: form.grouped },
+    // One seed for the whole run: the split, the head's initial weights, shuffles, augmentation, dropout masks.
+    seed,
     classWeights: form.classWeights,
     augment: form.augment
       ? {

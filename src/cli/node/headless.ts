@@ -208,20 +208,6 @@ export function checkConfig(config: HeadlessConfig): BackboneSpec {
   return spec;
 }
 
-/** Glorot-uniform kernels and zero biases from `seed`: tfjs's default initialisers draw from Math.random. */
-export function seedHeadWeights(head: tf.LayersModel, seed: number): void {
-  head.weights.forEach((w, i) => {
-    const shape = w.shape as number[];
-    tf.tidy(() => {
-      const value =
-        shape.length >= 2
-          ? tf.initializers.glorotUniform({ seed: seed + i }).apply(shape, 'float32')
-          : tf.zeros(shape, 'float32');
-      w.write(value);
-    });
-  });
-}
-
 interface Cut {
   /** Image → activation at the cut (the frozen part). */
   bottom: tf.LayersModel;
@@ -522,9 +508,10 @@ export async function trainHeadless(
     const head = buildHead(
       (base.outputs[0]!.shape as number[]).slice(1),
       headConfig({ kind: config.head, hiddenUnits: config.hiddenUnits, dropout: config.dropout }),
+      // tfjs's default initialisers draw from an unseeded generator.
+      { seed: config.seed },
     );
     disposables.push(head);
-    seedHeadWeights(head, config.seed);
     const network: Network = {
       base,
       head,

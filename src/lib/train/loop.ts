@@ -30,6 +30,7 @@ import { augmentBatch, type AugmentOptions } from '../model/augment.ts';
 import type { BackboneSpec } from '../model/backbones/index.ts';
 import { freezeBase, unfreezeTopBlocks } from '../model/heads.ts';
 import { createRandom, type Random } from '../random.ts';
+import { dropoutLayers, reseedDropout } from './seeding.ts';
 import {
   BestCheckpoint,
   EarlyStopping,
@@ -688,6 +689,8 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
         const random = epochRandom(ctx.seed, phase, epoch);
         const order = random.fork().shuffle(Array.from({ length: n }, (_, i) => i));
         const augmentRandom = random.fork();
+        const dropoutRandom = random.fork();
+        const dropouts = dropoutLayers(ctx.network.head);
         const t0 = now();
         let paused = 0;
         let lossSum = 0;
@@ -708,6 +711,7 @@ async function* runPhase(ctx: Context, phase: Phase): AsyncGenerator<TrainLog, P
           // A read that fails after a stop is nobody's business.
           next?.catch(() => undefined);
           const labels = Int32Array.from(positions, (p) => pipeline.labels.train[p]!);
+          reseedDropout(dropouts, dropoutRandom);
           const out = tf.tidy(() => {
             const x = pipeline.toInput(raw, positions.length, true, augmentRandom);
             const y = tf.cast(

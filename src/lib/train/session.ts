@@ -103,7 +103,12 @@ export async function* runSession(
     }
   }
   yield prepared;
-  const spec = { backbone: config.backbone, inputSize: config.inputSize, head: config.head };
+  const spec = {
+    backbone: config.backbone,
+    inputSize: config.inputSize,
+    head: config.head,
+    seed: config.seed,
+  };
   const backend = await env.backends.select('frozen-base');
   let network: Network = createNetwork(spec, env.pretrained);
   let phase: Phase = 1;

@@ -290,6 +290,8 @@ export async function crossValidate(
     };
 
     let defaultSplit: DefaultSplitResult | null = null;
+    /** The default split's trained head, kept for test-time augmentation after the folds (the slowest part). */
+    let defaultHead: { head: tf.LayersModel; test: number[] } | null = null;
     if (options.defaultSplit ?? true) {
       const split = splitRecords(records, { seed: config.seed, ratios: config.ratios, grouped: true });
       const idx = { train: [] as number[], val: [] as number[], test: [] as number[] };
@@ -332,22 +334,11 @@ export async function crossValidate(
           test,
         };
         onLog({ type: 'default-split', ...defaultSplit });
-        if (options.tta ?? true) {
-          // The test images' features for each flip; the plain ones are already in hand.
-          const sum = yProb.map((row) => [...row]);
-          for (const flip of TTA_FLIPS) {
-            if (flip === 'none') continue;
-            const rows = await extract(flippedDataset(dataset, flip), idx.test, `test-${flip}`);
-            (await probabilities(head, rows)).forEach((row, r) => row.forEach((p, c) => (sum[r]![c]! += p)));
-          }
-          const mean = sum.map((row) => row.map((p) => p / TTA_FLIPS.length));
-          const calib = calibration(yTrue, mean);
-          test.tta = { ...scoreTest(yTrue, mean, lesions).scored, brier: calib.brier, ece: calib.ece };
-          onLog({ type: 'default-split', tta: test.tta });
-        }
-      } finally {
+      } catch (error) {
         head.dispose();
+        throw error;
       }
+      defaultHead = { head, test: idx.test };
     }
 
     const folds = lesionFolds(records, k, config.seed);
@@ -386,6 +377,32 @@ export async function crossValidate(
         };
         perFold.push(result);
         onLog({ type: 'fold', ...result });
+      } finally {
+        head.dispose();
+      }
+    }
+    if (defaultHead && defaultSplit) {
+      const { head, test: testIdx } = defaultHead;
+      try {
+        if (options.tta ?? true) {
+          const yTrue = testIdx.map((i) => dataset.labels[i]!);
+          const lesions = testIdx.map((i) => records[i]!.lesionId ?? records[i]!.imageId);
+          // The test images' features for each flip; the plain ones are already in hand.
+          const sum = (await probabilities(head, gather(testIdx))).map((row) => [...row]);
+          for (const flip of TTA_FLIPS) {
+            if (flip === 'none') continue;
+            const rows = await extract(flippedDataset(dataset, flip), testIdx, `test-${flip}`);
+            (await probabilities(head, rows)).forEach((row, r) => row.forEach((p, c) => (sum[r]![c]! += p)));
+          }
+          const mean = sum.map((row) => row.map((p) => p / TTA_FLIPS.length));
+          const calib = calibration(yTrue, mean);
+          defaultSplit.test.tta = {
+            ...scoreTest(yTrue, mean, lesions).scored,
+            brier: calib.brier,
+            ece: calib.ece,
+          };
+          onLog({ type: 'default-split', tta: defaultSplit.test.tta });
+        }
       } finally {
         head.dispose();
       }

@@ -63,6 +63,8 @@ export interface TrainForm {
   grouped: boolean;
   splitSeed: string;
   classWeights: boolean;
+  /** Score the test split with test-time augmentation (four flips) too. */
+  tta: boolean;
   augment: boolean;
   rotationDeg: string;
   shearDeg: string;
@@ -104,6 +106,7 @@ export function defaultForm(): TrainForm {
     grouped: D.split.grouped,
     splitSeed: String(D.split.seed),
     classWeights: D.classWeights,
+    tta: D.tta,
     augment: false,
     rotationDeg: '20',
     shearDeg: '0.1',
@@ -253,6 +256,7 @@ export function validateForm(
     split: { seed, ratios: D.split.ratios, grouped: form.grouped },
     // One seed for the whole run: the split, the head's initial weights, shuffles, augmentation, dropout masks.
     seed,
+    tta: form.tta,
     classWeights: form.classWeights,
     augment: form.augment
       ? {

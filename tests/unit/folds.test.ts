@@ -31,7 +31,8 @@ describe('lesion-grouped stratified folds', () => {
       const counts = folds.table[dx];
       const n = counts.reduce((a, b) => a + b, 0);
       const perLesion = new Map<string | null, number>();
-      for (const r of records) if (r.dx === dx) perLesion.set(r.lesionId, (perLesion.get(r.lesionId) ?? 0) + 1);
+      for (const r of records)
+        if (r.dx === dx) perLesion.set(r.lesionId, (perLesion.get(r.lesionId) ?? 0) + 1);
       const largest = Math.max(...perLesion.values());
       for (const c of counts) expect(Math.abs(c - n / 5)).toBeLessThanOrEqual(Math.max(largest, 0.02 * n));
     }

@@ -64,6 +64,8 @@ export interface TrainForm {
   grouped: boolean;
   splitSeed: string;
   classWeights: boolean;
+  /** Score the test split with test-time augmentation (four flips) too. */
+  tta: boolean;
   augment: boolean;
   rotationDeg: string;
   shearDeg: string;
@@ -105,6 +107,7 @@ export function defaultForm(): TrainForm {
     grouped: D.split.grouped,
     splitSeed: String(D.split.seed),
     classWeights: D.classWeights,
+    tta: D.tta,
     augment: false,
     rotationDeg: '20',
     shearDeg: '0.1',
@@ -252,6 +255,9 @@ export function validateForm(
       dropout: form.headKind === 'gap-dense' ? 0.2 : dropout,
     },
     split: { seed, ratios: D.split.ratios, grouped: form.grouped },
+    // One seed for the whole run: the split, the head's initial weights, shuffles, augmentation, dropout masks.
+    seed,
+    tta: form.tta,
     classWeights: form.classWeights,
     augment: form.augment
       ? {

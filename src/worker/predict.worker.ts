@@ -24,6 +24,7 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { createNetwork, disposeNetwork, restoreCheckpoint } from '../lib/train/network.ts';
 import { prepareSplit } from '../lib/train/session.ts';
+import { evaluateRun } from '../lib/runs/evaluation.ts';
 import type { PixelImage } from '../lib/data/resize.ts';
 import type { ImageSize } from '../lib/data/types.ts';
 import { openImageCache } from './cache/opfs-cache.ts';
@@ -116,6 +117,24 @@ async function finish(request: FinishRunRequest): Promise<FinishRunResult> {
           );
         }
         run = withTestResults(run, { imageIds, yTrue: request.test.yTrue, yProb: request.test.yProb });
+        try {
+          run = {
+            ...run,
+            evaluation: evaluateRun({
+              classes: run.config.model.classes,
+              yTrue: request.test.yTrue,
+              yProb: request.test.yProb,
+              // The bootstrap resamples lesions; an image-level (leaky) split resamples images.
+              lesionIds: config.split.grouped
+                ? indices.test.map((i) => records[i]!.lesionId ?? records[i]!.imageId)
+                : null,
+              val: request.test.val ?? null,
+              ttaProb: request.test.ttaProb ?? null,
+            }),
+          };
+        } catch (error) {
+          warnings.push(`The confidence intervals and calibration could not be computed: ${message(error)}`);
+        }
       } finally {
         cache.close();
       }

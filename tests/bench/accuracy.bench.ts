@@ -1,5 +1,6 @@
 /**
- * `npm run -s bench -- accuracy [--size 224] [--limit N] [--phase2 auto|off|force] [--budget-seconds 1800]`
+ * `npm run -s bench -- accuracy [--size 224] [--limit N] [--phase2 auto|off|force] [--budget-seconds 1800] [--no-tta]`
+ * `npm run -s bench -- accuracy --folds 5 [--limit N] [--no-tta] [--feature-file <path>]`
  *
  * The whole real dataset (../shared/data/ham10000/all-200x150: 10,013 images, squashed to the model size),
  * MobileNetV2 α=0.35 with the real ImageNet weights (../shared/weights/tfjs-mobilenet-v2-0.35-224-notop), frozen,
@@ -9,7 +10,11 @@
  * `npm run cli -- train` (src/cli/node/headless.ts). Prints one JSON object:
  *
  *   backbone, images, seconds      images used, wall time of the frozen run (data + features + head + test)
- *   test                           balanced_accuracy, macro_f1, accuracy, recall per dx, on the best checkpoint
+ *   test                           balanced_accuracy, macro_f1, macro_auc, each with a 95 % bootstrap CI over
+ *                                  lesions (1,000 resamples, seed 1337: balanced_accuracy_ci, macro_f1_ci,
+ *                                  macro_auc_ci), accuracy, recall per dx, on the best checkpoint; brier and ece;
+ *                                  temperature (fitted on the validation split: ECE before and after); tta (the
+ *                                  same scores with test-time augmentation, the mean over four flips)
  *   epochs_run, best_epoch, timing, split, …
  *   phase2                         fine-tuning: first the measured step times that decide whether it fits in
  *                                  --budget-seconds (30 min) here; then, when at least 2 epochs fit (or --phase2
@@ -17,6 +22,10 @@
  *                                  unfrozen (BatchNormalization frozen), lr 1e-5, from cached activations below them,
  *                                  on WASM with the Node pipeline's JavaScript conv gradient kernels, as many epochs
  *                                  as fit (≤ 10), best checkpoint by val balanced accuracy; and its test metrics.
+ *
+ * With `--folds K`: lesion-grouped, dx-stratified K-fold cross-validation of the same frozen pipeline on the whole
+ * dataset (src/cli/node/crossval.ts; features computed once, each fold's head trained on the other folds, 8:1
+ * train/val), printing per-fold scores and the mean ± sd of balanced accuracy, macro-F1, macro AUC and ECE.
  */
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -34,6 +43,7 @@ import {
   type PhaseSummary,
   type TestMetrics,
 } from '../../src/cli/node/headless.ts';
+import { crossValidate } from '../../src/cli/node/crossval.ts';
 import { syntheticBatch, timeCachedFineTuneSteps, timeFineTuneSteps } from '../../src/cli/node/steps.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -55,9 +65,18 @@ function summary(test: TestMetrics | null) {
   return {
     samples: test.samples,
     balanced_accuracy: test.balanced_accuracy,
+    balanced_accuracy_ci: test.balanced_accuracy_ci,
     macro_f1: test.macro_f1,
+    macro_f1_ci: test.macro_f1_ci,
+    macro_auc: test.macro_auc,
+    macro_auc_ci: test.macro_auc_ci,
     accuracy: test.accuracy,
     recall: test.recall,
+    bootstrap: test.bootstrap,
+    brier: test.brier,
+    ece: test.ece,
+    temperature: test.temperature,
+    tta: test.tta,
   };
 }
 
@@ -112,6 +131,7 @@ export async function bench(args: string[]): Promise<unknown> {
   const limitText = option(args, 'limit');
   const phase2Mode = option(args, 'phase2') ?? 'auto';
   const budget = Number(option(args, 'budget-seconds') ?? 1800);
+  const foldsText = option(args, 'folds');
   const config: HeadlessConfig = {
     ...DEFAULT_CONFIG,
     images: join(HAM, 'all-200x150'),
@@ -125,7 +145,27 @@ export async function bench(args: string[]): Promise<unknown> {
     reduceLrPatience: 5,
     limit: limitText === undefined ? null : Number(limitText),
     predictions: false,
+    tta: !args.includes('--no-tta'),
   };
+  if (foldsText !== undefined) {
+    const t = performance.now();
+    const cv = await crossValidate(
+      config,
+      Number(foldsText),
+      (line) => {
+        process.stderr.write(`${JSON.stringify(line)}\n`);
+      },
+      { tta: config.tta, featureFile: option(args, 'feature-file') ?? null },
+    );
+    return {
+      backbone: BACKBONE,
+      size,
+      backend: config.backend,
+      monitor: config.monitor,
+      cross_validation: cv,
+      wall_seconds: (performance.now() - t) / 1000,
+    };
+  }
   const t0 = performance.now();
   let phase2: Record<string, unknown> = { run: false, reason: '--phase2 off' };
   const decideFineTune = async (

@@ -132,6 +132,53 @@ describe('cli metrics', () => {
     expect(Object.keys(out.macro_avg as object)).toEqual(['precision', 'recall', 'f1']);
     expect(Object.keys(out.weighted_avg as object)).toEqual(['precision', 'recall', 'f1']);
     expect(stderr).toContain('              precision    recall  f1-score   support');
+    // Brier: (0.24 + 0.54 + 0.42 + 0.78 + 0.38 + 0.22) / 6. ECE: top-label confidences 0.6 ✓, 0.4 ✓ (tie, first
+    // class), 0.5 ✓, 0.5 ✗, 0.5 ✓, 0.6 ✓ → bins (8/15, 9/15]: 2/6·|1 − 0.6|, (5/15, 6/15]: 1/6·|1 − 0.4|,
+    // (7/15, 8/15]: 3/6·|2/3 − 0.5|.
+    expect(out.brier).toBeCloseTo(2.58 / 6, 12);
+    expect(out.ece).toBeCloseTo((0.8 + 0.6 + 0.5) / 6, 12);
+    expect((out.reliability as { count: number }[]).map((b) => b.count)).toEqual([
+      0, 0, 0, 0, 0, 1, 0, 3, 2, 0, 0, 0, 0, 0, 0,
+    ]);
+    const ci = out.balanced_accuracy_ci as [number, number];
+    expect(ci[0]).toBeLessThanOrEqual(5 / 6);
+    expect(ci[1]).toBeGreaterThanOrEqual(5 / 6);
+    expect(out.bootstrap).toEqual({
+      iterations: 1000,
+      seed: 1337,
+      level: 0.95,
+      resampled: 'images',
+      units: 6,
+    });
+  });
+
+  it('resamples lesions when lesion_ids are given', () => {
+    const path = join(dir, 'lesions.json');
+    // One lesion: every resample is the whole set, so the interval is the point value.
+    writeFileSync(
+      path,
+      JSON.stringify({
+        classes: ['a', 'b'],
+        y_true: [0, 1, 1],
+        y_prob: [
+          [0.8, 0.2],
+          [0.3, 0.7],
+          [0.6, 0.4],
+        ],
+        lesion_ids: ['L1', 'L1', 'L1'],
+      }),
+    );
+    const { status, stdout } = cli('metrics', path);
+    expect(status).toBe(0);
+    const out = JSON.parse(stdout) as Record<string, unknown>;
+    expect(out.balanced_accuracy_ci).toEqual([0.75, 0.75]);
+    expect(out.macro_auc_ci).toEqual([1, 1]);
+    expect(out.bootstrap).toMatchObject({ resampled: 'lesions', units: 1 });
+    writeFileSync(
+      path,
+      JSON.stringify({ classes: ['a', 'b'], y_true: [0], y_prob: [[1, 0]], lesion_ids: [] }),
+    );
+    expect(cli('metrics', path).stderr).toMatch(/lesion_ids must be an array of 1 lesion ids/);
   });
 
   it('names the field and index at fault in bad input', () => {

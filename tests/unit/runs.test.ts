@@ -336,8 +336,16 @@ describe('comparing runs', () => {
       'balanced accuracy',
       'macro f1',
       'macro auc',
+      'balanced accuracy ci low',
+      'balanced accuracy ci high',
+      'macro f1 ci low',
+      'macro f1 ci high',
+      'macro auc ci low',
+      'macro auc ci high',
     ]);
     expect(rows[1]!.slice(0, 4)).toEqual(['a', 'mobilenet_v2_0.35', 96, 5]);
+    // A run stored before runs kept their evaluation has no intervals.
+    expect(rows[1]!.slice(-6)).toEqual([null, null, null, null, null, null]);
   });
 
   it('puts phase 2 after phase 1 on one epoch axis and leaves out non-finite values', () => {

@@ -21,7 +21,7 @@ const USAGE =
   `[--backend ${NODE_BACKENDS.join('|')}] [--monitor val_loss|val_accuracy|val_balanced_accuracy|val_macro_f1] ` +
   '[--early-stopping-patience N] [--min-delta X] [--reduce-lr-patience N] [--fine-tune-blocks N ' +
   '[--fine-tune-epochs 10] [--fine-tune-lr 1e-5] [--fine-tune-backend wasm|cpu (default: --backend)]] [--inference-batch 32] ' +
-  `[--no-predictions] [--quiet]  (backbones: ${BACKBONE_IDS.join(', ')})`;
+  `[--no-predictions] [--tta] [--quiet]  (backbones: ${BACKBONE_IDS.join(', ')})`;
 
 const OPTIONS = [
   'images',
@@ -49,7 +49,7 @@ const OPTIONS = [
   'fine-tune-backend',
   'inference-batch',
 ];
-const FLAGS = ['leaky', 'no-class-weights', 'random-init', 'no-predictions', 'quiet'];
+const FLAGS = ['leaky', 'no-class-weights', 'random-init', 'no-predictions', 'tta', 'quiet'];
 
 function integer(options: Record<string, string>, name: string, min: number): number | undefined {
   const text = options[name];
@@ -156,6 +156,7 @@ export function parseTrainArgs(args: string[]): HeadlessConfig & { quiet: boolea
           },
     inferenceBatchSize: integer(options, 'inference-batch', 1) ?? DEFAULT_CONFIG.inferenceBatchSize,
     predictions: !flags.has('no-predictions'),
+    tta: flags.has('tta'),
     quiet: flags.has('quiet'),
   };
 }

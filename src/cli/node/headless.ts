@@ -17,7 +17,11 @@ import { DX, type Dx } from '../../lib/data/dx.ts';
 import { matchImages, type MatchedImage } from '../../lib/data/match.ts';
 import { parseMetadata } from '../../lib/data/metadata.ts';
 import type { Metadata } from '../../lib/data/types.ts';
-import { classificationReport, reportToJson } from '../../lib/metrics/report.ts';
+import { bootstrapIntervals, type Interval } from '../../lib/metrics/bootstrap.ts';
+import { calibration } from '../../lib/metrics/calibration.ts';
+import { classificationReport, reportToJson, type ClassificationReport } from '../../lib/metrics/report.ts';
+import { applyTemperature, fitTemperature } from '../../lib/metrics/temperature.ts';
+import { predictWithTta } from '../../lib/train/tta.ts';
 import { getBackbone, type BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { buildHead, headConfig, useKerasBatchNormSemantics, type HeadKind } from '../../lib/model/heads.ts';
 import { preprocessInput } from '../../lib/model/preprocess.ts';
@@ -82,6 +86,8 @@ export interface HeadlessConfig {
   inferenceBatchSize: number;
   /** Keep per-image test predictions in the result. */
   predictions: boolean;
+  /** Also score the test split with test-time augmentation (the mean over four flips), next to the plain score. */
+  tta: boolean;
 }
 
 export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' | 'weights'> = {
@@ -105,6 +111,7 @@ export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' 
   fineTune: null,
   inferenceBatchSize: 32,
   predictions: true,
+  tta: false,
 };
 
 /** A log line for stderr: the core's TrainLogs plus the data and model steps of this pipeline. */
@@ -135,13 +142,37 @@ export interface PhaseSummary {
   test: TestMetrics | null;
 }
 
-export interface TestMetrics {
-  samples: number;
+/** The headline scores of one way of predicting the test split, with 95 % bootstrap CIs over lesions. */
+export interface ScoredTest {
   balanced_accuracy: number;
+  balanced_accuracy_ci: Interval;
   macro_f1: number;
+  macro_f1_ci: Interval;
+  macro_auc: number | null;
+  macro_auc_ci: Interval | null;
   accuracy: number;
   recall: Record<string, number>;
+}
+
+export interface TestMetrics extends ScoredTest {
+  samples: number;
   report: Record<string, unknown>;
+  bootstrap: { iterations: number; seed: number; level: number; resampled: string; units: number };
+  /** Multiclass Brier score and 15-bin ECE of the plain probabilities. */
+  brier: number;
+  ece: number;
+  /** Temperature scaling fitted on the validation split (argmax, hence every score above, unchanged). */
+  temperature: {
+    value: number;
+    val_nll_before: number;
+    val_nll_after: number;
+    ece_before: number;
+    ece_after: number;
+    brier_before: number;
+    brier_after: number;
+  } | null;
+  /** The same model scored with test-time augmentation (four flips); null when not asked for. */
+  tta: (ScoredTest & { brier: number; ece: number }) | null;
   predictions?: {
     classes: string[];
     image_ids: string[];
@@ -206,20 +237,6 @@ export function checkConfig(config: HeadlessConfig): BackboneSpec {
     }
   }
   return spec;
-}
-
-/** Glorot-uniform kernels and zero biases from `seed`: tfjs's default initialisers draw from Math.random. */
-export function seedHeadWeights(head: tf.LayersModel, seed: number): void {
-  head.weights.forEach((w, i) => {
-    const shape = w.shape as number[];
-    tf.tidy(() => {
-      const value =
-        shape.length >= 2
-          ? tf.initializers.glorotUniform({ seed: seed + i }).apply(shape, 'float32')
-          : tf.zeros(shape, 'float32');
-      w.write(value);
-    });
-  });
 }
 
 interface Cut {
@@ -328,37 +345,90 @@ async function readMetadata(
   return parseMetadata(text, name);
 }
 
+/** Scores, CIs over lesions, of probabilities of the test split. */
+export function scoreTest(
+  yTrue: readonly number[],
+  yProb: readonly (readonly number[])[],
+  lesionIds: readonly string[] | null,
+): { scored: ScoredTest; report: ClassificationReport; bootstrap: TestMetrics['bootstrap'] } {
+  const report = classificationReport({ classes: DX, yTrue, yProb });
+  const ci = bootstrapIntervals({ yTrue, yProb, groups: lesionIds });
+  return {
+    report,
+    scored: {
+      balanced_accuracy: report.balancedAccuracy,
+      balanced_accuracy_ci: ci.balanced_accuracy_ci,
+      macro_f1: report.macroAvg.f1,
+      macro_f1_ci: ci.macro_f1_ci,
+      macro_auc: report.macroAuc,
+      macro_auc_ci: ci.macro_auc_ci,
+      accuracy: report.accuracy,
+      recall: Object.fromEntries(report.perClass.map((c) => [c.name, c.recall])),
+    },
+    bootstrap: {
+      iterations: ci.iterations,
+      seed: ci.seed,
+      level: ci.level,
+      resampled: ci.resampled,
+      units: ci.units,
+    },
+  };
+}
+
+const rowsOf = (probs: Float32Array, n: number): number[][] => {
+  const k = n === 0 ? 0 : probs.length / n;
+  return Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
+};
+
 async function testMetrics(
   network: Network,
   dataset: Parameters<typeof predict>[1],
-  indices: number[],
-  imageIds: string[],
+  split: { test: number[]; val: number[] },
+  ids: { images: string[]; lesions: string[] | null },
   config: HeadlessConfig,
 ): Promise<TestMetrics> {
   const t0 = now();
-  const prediction = await predict(network, dataset, indices, config.inferenceBatchSize);
-  const k = DX.length;
-  const yProb = prediction.yTrue.map((_, i) => Array.from(prediction.probs.subarray(i * k, (i + 1) * k)));
-  const report = classificationReport({
-    classes: DX,
-    yTrue: prediction.yTrue,
-    yPred: prediction.yPred,
-    yProb,
-  });
-  const json = reportToJson(report);
+  const prediction = await predict(network, dataset, split.test, config.inferenceBatchSize);
+  const yProb = rowsOf(prediction.probs, prediction.yTrue.length);
+  const { scored, report, bootstrap } = scoreTest(prediction.yTrue, yProb, ids.lesions);
+  const plain = calibration(prediction.yTrue, yProb);
+  let temperature: TestMetrics['temperature'] = null;
+  if (split.val.length > 0) {
+    const val = await predict(network, dataset, split.val, config.inferenceBatchSize);
+    const fit = fitTemperature(val.yTrue, rowsOf(val.probs, val.yTrue.length));
+    const after = calibration(prediction.yTrue, applyTemperature(yProb, fit.temperature));
+    temperature = {
+      value: fit.temperature,
+      val_nll_before: fit.nllBefore,
+      val_nll_after: fit.nllAfter,
+      ece_before: plain.ece,
+      ece_after: after.ece,
+      brier_before: plain.brier,
+      brier_after: after.brier,
+    };
+  }
+  let tta: TestMetrics['tta'] = null;
+  if (config.tta) {
+    const flipped = await predictWithTta(network, dataset, split.test, config.inferenceBatchSize);
+    const rows = rowsOf(flipped.probs, flipped.yTrue.length);
+    const calib = calibration(flipped.yTrue, rows);
+    tta = { ...scoreTest(flipped.yTrue, rows, ids.lesions).scored, brier: calib.brier, ece: calib.ece };
+  }
   const metrics: TestMetrics = {
     samples: report.samples,
-    balanced_accuracy: report.balancedAccuracy,
-    macro_f1: report.macroAvg.f1,
-    accuracy: report.accuracy,
-    recall: Object.fromEntries(report.perClass.map((c) => [c.name, c.recall])),
-    report: json,
+    ...scored,
+    report: reportToJson(report),
+    bootstrap,
+    brier: plain.brier,
+    ece: plain.ece,
+    temperature,
+    tta,
     seconds: (now() - t0) / 1000,
   };
   if (config.predictions) {
     metrics.predictions = {
       classes: [...DX],
-      image_ids: imageIds,
+      image_ids: ids.images,
       y_true: prediction.yTrue,
       y_pred: prediction.yPred,
       y_prob: yProb,
@@ -522,9 +592,10 @@ export async function trainHeadless(
     const head = buildHead(
       (base.outputs[0]!.shape as number[]).slice(1),
       headConfig({ kind: config.head, hiddenUnits: config.hiddenUnits, dropout: config.dropout }),
+      // tfjs's default initialisers draw from an unseeded generator.
+      { seed: config.seed },
     );
     disposables.push(head);
-    seedHeadWeights(head, config.seed);
     const network: Network = {
       base,
       head,
@@ -571,17 +642,27 @@ export async function trainHeadless(
     } satisfies Partial<TrainOptions>;
 
     const phases: PhaseSummary[] = [];
-    const testIds = idx.test.map((i) => images[i]!.record.imageId);
+    const testIds = {
+      images: idx.test.map((i) => images[i]!.record.imageId),
+      // The bootstrap resamples lesions; an image-level (leaky) split has no lesions to keep together.
+      lesions: config.leaky
+        ? null
+        : idx.test.map((i) => images[i]!.record.lesionId ?? images[i]!.record.imageId),
+    };
     const runTest = async (net: Network, phase: 1 | 2): Promise<TestMetrics | null> => {
       if (idx.test.length === 0) return null;
-      const metrics = await testMetrics(net, dataset, idx.test, testIds, config);
+      const metrics = await testMetrics(net, dataset, idx, testIds, config);
       onLog({
         type: 'test',
         phase,
         samples: metrics.samples,
         balanced_accuracy: metrics.balanced_accuracy,
+        balanced_accuracy_ci: metrics.balanced_accuracy_ci,
         macro_f1: metrics.macro_f1,
         accuracy: metrics.accuracy,
+        ece: metrics.ece,
+        temperature: metrics.temperature?.value ?? null,
+        tta_balanced_accuracy: metrics.tta?.balanced_accuracy ?? null,
         seconds: metrics.seconds,
       });
       return metrics;
@@ -657,6 +738,7 @@ export async function trainHeadless(
         reduce_lr_patience: config.reduceLrPatience,
         fine_tune: ft,
         augmentation: null,
+        tta: config.tta,
       },
       data: {
         container,

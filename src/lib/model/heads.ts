@@ -31,12 +31,30 @@ function node(layer: tf.layers.Layer, x: tf.SymbolicTensor): tf.SymbolicTensor {
   return layer.apply(x) as tf.SymbolicTensor;
 }
 
+export interface HeadBuildOptions {
+  /**
+   * Seeds the Dense kernels' Glorot-uniform initialisers (biases start at zero), so the same seed gives the same
+   * initial head; without it tfjs draws them unseeded, different every time.
+   */
+  seed?: number;
+}
+
 /**
  * The head alone, as a model on features of shape `featureShape` (without batch): [channels] for pooled features
  * (the feature cache), or [h, w, channels] for a backbone's feature map (then it starts with the pooling).
  */
-export function buildHead(featureShape: readonly number[], config: HeadConfig): tf.LayersModel {
+export function buildHead(
+  featureShape: readonly number[],
+  config: HeadConfig,
+  options: HeadBuildOptions = {},
+): tf.LayersModel {
   const c = headConfig(config);
+  let seeded = 0;
+  // One seed per kernel (seed, seed + 1, …), kept in tfjs's positive int range; 0 would mean unseeded.
+  const kernelInitializer = (): ReturnType<typeof tf.initializers.glorotUniform> | undefined =>
+    options.seed === undefined
+      ? undefined
+      : tf.initializers.glorotUniform({ seed: ((options.seed >>> 0) + seeded++) % 0x7fffffff || 1 });
   if (featureShape.length !== 1 && featureShape.length !== 3) {
     throw new Error(`head input must be [channels] or [h, w, channels], got [${featureShape.join(', ')}]`);
   }
@@ -44,10 +62,27 @@ export function buildHead(featureShape: readonly number[], config: HeadConfig): 
   let x = input;
   if (featureShape.length === 3) x = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), x);
   if (c.kind === 'gap-dense-dropout-dense') {
-    x = node(tf.layers.dense({ units: c.hiddenUnits, activation: 'relu', name: 'head_dense' }), x);
+    x = node(
+      tf.layers.dense({
+        units: c.hiddenUnits,
+        activation: 'relu',
+        name: 'head_dense',
+        kernelInitializer: kernelInitializer(),
+      }),
+      x,
+    );
+    // The training loop reseeds the mask before every step (src/lib/train/seeding.ts).
     x = node(tf.layers.dropout({ rate: c.dropout, name: 'head_dropout' }), x);
   }
-  x = node(tf.layers.dense({ units: c.classes, activation: 'softmax', name: 'predictions' }), x);
+  x = node(
+    tf.layers.dense({
+      units: c.classes,
+      activation: 'softmax',
+      name: 'predictions',
+      kernelInitializer: kernelInitializer(),
+    }),
+    x,
+  );
   return tf.model({ inputs: input, outputs: x, name: HEAD_NAME });
 }
 

@@ -2,6 +2,7 @@
  * Runs side by side: the seed study's "Results & Conclusion" table (per-class F1, accuracy, balanced accuracy and
  * macro-F1 per model), produced from the stored reports, and the curves of several runs on one epoch axis.
  */
+import type { Interval } from '../metrics/bootstrap.ts';
 import type { CsvCell } from '../metrics/report.ts';
 import type { EpochLog } from '../train/logs.ts';
 import type { RunRecord } from './record.ts';
@@ -19,6 +20,10 @@ export interface ComparisonRow {
   balancedAccuracy: number | null;
   macroF1: number | null;
   macroAuc: number | null;
+  /** 95 % bootstrap CIs over lesions (src/lib/runs/evaluation.ts); null for runs stored without them. */
+  balancedAccuracyCi: Interval | null;
+  macroF1Ci: Interval | null;
+  macroAucCi: Interval | null;
 }
 
 export interface RunComparison {
@@ -43,6 +48,9 @@ export function compareRuns(runs: readonly RunRecord[]): RunComparison {
       balancedAccuracy: m?.balanced_accuracy ?? null,
       macroF1: m?.macro_avg.f1 ?? null,
       macroAuc: m?.macro_auc ?? null,
+      balancedAccuracyCi: run.evaluation?.ci.balanced_accuracy_ci ?? null,
+      macroF1Ci: run.evaluation?.ci.macro_f1_ci ?? null,
+      macroAucCi: run.evaluation?.ci.macro_auc_ci ?? null,
     };
   });
   return { classes, rows };
@@ -61,6 +69,12 @@ export function comparisonRows(comparison: RunComparison): CsvCell[][] {
       'balanced accuracy',
       'macro f1',
       'macro auc',
+      'balanced accuracy ci low',
+      'balanced accuracy ci high',
+      'macro f1 ci low',
+      'macro f1 ci high',
+      'macro auc ci low',
+      'macro auc ci high',
     ],
     ...comparison.rows.map((r) => [
       r.name,
@@ -72,6 +86,12 @@ export function comparisonRows(comparison: RunComparison): CsvCell[][] {
       r.balancedAccuracy,
       r.macroF1,
       r.macroAuc,
+      r.balancedAccuracyCi?.[0] ?? null,
+      r.balancedAccuracyCi?.[1] ?? null,
+      r.macroF1Ci?.[0] ?? null,
+      r.macroF1Ci?.[1] ?? null,
+      r.macroAucCi?.[0] ?? null,
+      r.macroAucCi?.[1] ?? null,
     ]),
   ];
 }

@@ -18,6 +18,7 @@ import {
 import { HEAD_KINDS, type HeadConfig } from '../model/head-config.ts';
 import type { PreprocessMode } from '../model/preprocess.ts';
 import { MetricsInputError, parsePredictions } from '../metrics/input.ts';
+import { parseRunEvaluation, type RunEvaluation } from './evaluation.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };
@@ -98,6 +99,8 @@ export interface RunRecord {
   /** The test split's report; null until it was evaluated. */
   metrics: MetricsJson | null;
   predictions: TestPredictions | null;
+  /** CIs, calibration and TTA of the test split (src/lib/runs/evaluation.ts); absent in older runs. */
+  evaluation?: RunEvaluation | null;
 }
 
 export const RUN_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
@@ -598,5 +601,7 @@ export function parseRunRecord(value: unknown, source = 'run'): RunRecord {
     events,
     metrics,
     predictions,
+    evaluation:
+      o.evaluation === undefined || o.evaluation === null ? null : parseRunEvaluation(o.evaluation, r),
   };
 }

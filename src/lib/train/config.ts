@@ -48,8 +48,10 @@ export interface RunConfig {
   phase2: PhaseTwoOptions | null;
   backend: BackendName | 'auto';
   featureCache: boolean;
-  /** Shuffling and augmentation seed. */
+  /** The run's seed: the head's initial weights, shuffling, augmentation and dropout masks. */
   seed: number;
+  /** Also score the test split with test-time augmentation (four flips), reported next to the plain score. */
+  tta: boolean;
 }
 
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
@@ -70,6 +72,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
   backend: 'auto',
   featureCache: true,
   seed: DEFAULT_SEED,
+  tta: false,
 };
 
 function wholeAtLeast(name: string, value: number, min: number): void {

@@ -207,6 +207,10 @@ export interface TestLog {
   yPred: number[];
   /** Probabilities per image, in class order. */
   yProb: number[][];
+  /** The validation split's labels and probabilities from the same model (temperature scaling is fitted on them). */
+  val?: { yTrue: number[]; yProb: number[][] };
+  /** Test probabilities with test-time augmentation (mean over four flips), when the run asked for it. */
+  ttaProb?: number[][] | null;
   seconds: number;
 }
 

@@ -30,6 +30,7 @@ import { augmentBatch, type AugmentOptions } from '../model/augment.ts';
 import type { BackboneSpec } from '../model/backbones/index.ts';
 import { freezeBase, unfreezeTopBlocks } from '../model/heads.ts';
 import { createRandom, type Random } from '../random.ts';
+import { dropoutLayers, reseedDropout } from './seeding.ts';
 import {
   BestCheckpoint,
   EarlyStopping,
@@ -45,6 +46,7 @@ import { TrainConfigError } from './errors.ts';
 import type { ImageDataset } from './dataset.ts';
 import {
   extractFeatureBatches,
+  featureKey,
   hashIndices,
   MemoryFeatureStore,
   poolingSplit,
@@ -556,7 +558,7 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
   const result: Partial<Record<Split, Float32Array>> = {};
   for (const split of ['train', 'val'] as const) {
     const indices = options.data[split];
-    const key = `${cache.key}|${pool ? 'gap' : 'map'}|${network.inputSize}|${hashIndices(indices)}`;
+    const key = featureKey(cache.key, pool, network.inputSize, indices);
     const t0 = now();
     const hit = await cache.store.get(key);
     const dim = shape.reduce((a, b) => a * b, 1);
@@ -727,6 +729,8 @@ async function* runPhase(
         const random = epochRandom(ctx.seed, phase, epoch);
         const order = random.fork().shuffle(Array.from({ length: n }, (_, i) => i));
         const augmentRandom = random.fork();
+        const dropoutRandom = random.fork();
+        const dropouts = dropoutLayers(ctx.network.head);
         const t0 = now();
         let paused = 0;
         let lossSum = 0;
@@ -747,6 +751,7 @@ async function* runPhase(
           // A read that fails after a stop is nobody's business.
           next?.catch(() => undefined);
           const labels = Int32Array.from(positions, (p) => pipeline.labels.train[p]!);
+          reseedDropout(dropouts, dropoutRandom);
           const out = tf.tidy(() => {
             const x = pipeline.toInput(raw, positions.length, true, augmentRandom);
             const y = tf.cast(

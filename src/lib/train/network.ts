@@ -10,12 +10,15 @@ import { preprocessInput } from '../model/preprocess.ts';
 import { assignWeights, type NamedWeight } from '../model/weights/index.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import { writeWeights } from './checkpoint.ts';
+import { seedInitialWeights } from './seeding.ts';
 import type { Network } from './loop.ts';
 
 export interface NetworkSpec {
   backbone: BackboneId;
   inputSize: number;
   head: HeadConfig;
+  /** Seeds the head's initial weights (the run's seed); without it they are drawn unseeded. */
+  seed?: number;
 }
 
 /**
@@ -30,10 +33,12 @@ export function createNetwork(
   const base = backbone.build(spec.inputSize);
   try {
     if (pretrained) assignWeights(base, pretrained.weights, pretrained.label);
+    // tfjs draws a new layer's kernels unseeded: a random base is drawn again from the run's seed.
+    else if (spec.seed !== undefined) seedInitialWeights(base, spec.seed);
     base.trainable = false;
     useKerasBatchNormSemantics(base);
     const featureShape = (base.outputs[0]!.shape as number[]).slice(1);
-    const head = buildHead(featureShape, spec.head);
+    const head = buildHead(featureShape, spec.head, { seed: spec.seed });
     return {
       base,
       head,

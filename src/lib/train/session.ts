@@ -21,6 +21,7 @@ import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } f
 import { predict, train, TrainConfigError, type Network, type TrainResult } from './loop.ts';
 import { createNetwork, disposeNetwork, restoreCheckpoint } from './network.ts';
 import type { ResumePoint, ResumeStore } from './resume.ts';
+import { predictWithTta } from './tta.ts';
 
 export interface SessionEnv {
   /** The image cache, in cache order. */
@@ -108,7 +109,12 @@ export async function* runSession(
     }
   }
   yield prepared;
-  const spec = { backbone: config.backbone, inputSize: config.inputSize, head: config.head };
+  const spec = {
+    backbone: config.backbone,
+    inputSize: config.inputSize,
+    head: config.head,
+    seed: config.seed,
+  };
   const from = env.resumeFrom ?? null;
   let phase: Phase = from?.phase ?? 1;
   // A run resumed in phase 2 starts on the backend fine-tuning needs.
@@ -227,7 +233,14 @@ export async function* runSession(
     const p = await predict(network, env.dataset, indices.test);
     const report = classificationReport({ classes: DX, yTrue: p.yTrue, yPred: p.yPred });
     const k = DX.length;
+    const rows = (probs: Float32Array, n: number): number[][] =>
+      Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
+    // Temperature scaling is fitted on the validation split's probabilities from the same model.
+    const val = await predict(network, env.dataset, indices.val);
+    const tta = config.tta ? await predictWithTta(network, env.dataset, indices.test) : null;
     return {
+      val: { yTrue: val.yTrue, yProb: rows(val.probs, val.yTrue.length) },
+      ttaProb: tta ? rows(tta.probs, tta.yTrue.length) : null,
       type: 'test',
       images: indices.test.length,
       accuracy: report.accuracy,

@@ -49,7 +49,13 @@ import {
   UNKNOWN_ENVIRONMENT,
   type TrainEnvironment,
 } from './train-readiness.ts';
-import { formStorage, readStoredForm, restoreForm, writeStoredForm } from './train-form-store.ts';
+import {
+  formStorage,
+  readStoredForm,
+  restoreForm,
+  storedWebGPUWeightGradients,
+  writeStoredForm,
+} from './train-form-store.ts';
 
 export type { TrainEnvironment } from './train-readiness.ts';
 
@@ -534,8 +540,9 @@ function createTraining() {
   /** Starts a run with the form's settings; `name` names it in the Runs table (lessons name their experiments). */
   async function start(options: { name?: string } = {}) {
     submitted = true;
-    const { config } = validated;
-    if (!config) return;
+    if (!validated.config) return;
+    // The WebGPU weight-gradient switch is a browser setting, kept with the run's config.
+    const config = { ...validated.config, webgpuWeightGradients: storedWebGPUWeightGradients(storage) };
     if (state === 'training' || state === 'preparing' || state === 'paused' || state === 'stopping') return;
     const trainer = ensureClient();
     error = null;

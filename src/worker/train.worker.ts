@@ -41,6 +41,7 @@ import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
 import { installConvGradients } from '../lib/train/conv-gradients.ts';
+import { useWebGPUWeightGradients } from '../lib/webgpu/weight-gradients.ts';
 import { CacheStorageError, listCaches, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
 import type {
   ProbeReport,
@@ -211,6 +212,8 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
   let cache: ImageCache | null = null;
   try {
     const config = runConfig(partial.config);
+    // Our split-K WebGPU weight gradients, or tfjs's when the run's config asks for the fallback.
+    useWebGPUWeightGradients(config.webgpuWeightGradients);
     cache = await openImageCache(config.imageSize);
     const { index } = cache;
     const records = index.entries.map((e) => {

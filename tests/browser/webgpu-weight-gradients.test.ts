@@ -90,7 +90,12 @@ function side(kernel: number, parity: number): number {
   return base % 2 === parity ? base : base + 1;
 }
 
-async function filterGrad(c: ConvCase, x: tf.Tensor4D, dy: tf.Tensor4D, backend: string): Promise<Float32Array> {
+async function filterGrad(
+  c: ConvCase,
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  backend: string,
+): Promise<Float32Array> {
   await tf.setBackend(backend);
   const xs = tf.tensor4d(await x.data(), x.shape);
   const dys = tf.tensor4d(await dy.data(), dy.shape);
@@ -122,7 +127,11 @@ let cases: ConvCase[] = [];
 beforeAll(async () => {
   await tf.setBackend('cpu');
   installConvGradients('cpu');
+  const t0 = performance.now();
   cases = convCases();
+  console.info(
+    `[webgpu-weight-gradients] ${cases.length} configurations read in ${performance.now() - t0} ms`,
+  );
   const adapter = await navigator.gpu.requestAdapter();
   expect(adapter).not.toBeNull();
   await registerWebGPU(adapter!);
@@ -147,6 +156,7 @@ describe('WebGPU weight gradients (ours) equal the CPU backend’s', () => {
     const rows: Array<Record<string, unknown>> = [];
     let worst = 0;
     for (const [n, c] of cases.entries()) {
+      const started = performance.now();
       await tf.setBackend('cpu');
       const h = side(c.kernel[0], c.parity[0]);
       const w = side(c.kernel[1], c.parity[1]);
@@ -159,6 +169,7 @@ describe('WebGPU weight gradients (ours) equal the CPU backend’s', () => {
       const dy = tf.randomUniform(probe.shape, -1, 1, 'float32', 2000 + n) as tf.Tensor4D;
       probe.dispose();
       const reference = await filterGrad(c, x, dy, 'cpu');
+      const cpuMs = performance.now() - started;
       setSplitPolicy({ targetThreads: 1 });
       const unsplit = relativeError(await filterGrad(c, x, dy, 'webgpu'), reference);
       setSplitPolicy({ targetThreads: 1e9, minPixelsPerSplit: 1 });
@@ -167,7 +178,14 @@ describe('WebGPU weight gradients (ours) equal the CPU backend’s', () => {
       await tf.setBackend('cpu');
       tf.dispose([x, dy]);
       worst = Math.max(worst, unsplit, split);
-      rows.push({ ...c, input: [BATCH, h, w, c.inC], unsplit, split });
+      rows.push({
+        ...c,
+        input: [BATCH, h, w, c.inC],
+        unsplit,
+        split,
+        cpuMs,
+        ms: performance.now() - started,
+      });
       expect(unsplit, `${c.from} ${JSON.stringify(c)} unsplit`).toBeLessThanOrEqual(1e-4);
       expect(split, `${c.from} ${JSON.stringify(c)} split`).toBeLessThanOrEqual(1e-4);
     }

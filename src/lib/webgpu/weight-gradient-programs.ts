@@ -70,9 +70,23 @@ function geometry(ci: ConvInfo): Geometry {
 }
 
 const key = (g: Geometry): string =>
-  [g.batch, g.inH, g.inW, g.inC, g.outH, g.outW, g.outC, g.fH, g.fW, g.sH, g.sW, g.dH, g.dW, g.padTop, g.padLeft].join(
-    '_',
-  );
+  [
+    g.batch,
+    g.inH,
+    g.inW,
+    g.inC,
+    g.outH,
+    g.outW,
+    g.outC,
+    g.fH,
+    g.fW,
+    g.sH,
+    g.sW,
+    g.dH,
+    g.dW,
+    g.padTop,
+    g.padLeft,
+  ].join('_');
 
 /** How many row ranges to split the reduction into. */
 export interface SplitPolicy {
@@ -175,7 +189,9 @@ export class ConvFilterGradProgram implements WebGPUProgram {
     const taps = g.fH * g.fW;
     const q = Array.from({ length: this.oVec4s }, (_, k) => k);
     const acc = (j: number, k: number) => `a${j}_${k}`;
-    const declare = [0, 1, 2, 3].flatMap((j) => q.map((k) => `var ${acc(j, k)} = vec4<f32>(0.0);`)).join('\n');
+    const declare = [0, 1, 2, 3]
+      .flatMap((j) => q.map((k) => `var ${acc(j, k)} = vec4<f32>(0.0);`))
+      .join('\n');
     const loads = q
       .map((k) => `let d${k} = ${load4('dy', dyVec4, `dIdx + ${4 * k}`, `o0 + ${4 * k}`, g.outC)};`)
       .join('\n');

@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
+import type { WebGPUWeightGradients } from './weight-gradient-choice.ts';
 import {
   ConvFilterGradProgram,
   DEFAULT_SPLIT_POLICY,
@@ -18,13 +19,13 @@ import {
   type SplitPolicy,
 } from './weight-gradient-programs.ts';
 
-export const WEIGHT_GRADIENT_KERNELS = ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter'] as const;
+export const WEIGHT_GRADIENT_KERNELS = [
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNativeBackpropFilter',
+] as const;
 export type WeightGradientKernel = (typeof WEIGHT_GRADIENT_KERNELS)[number];
 
-/** Which weight-gradient kernels run on WebGPU: ours ('tiled', the default) or tfjs-backend-webgpu's ('stock'). */
-export type WebGPUWeightGradients = 'tiled' | 'stock';
-export const WEBGPU_WEIGHT_GRADIENTS: readonly WebGPUWeightGradients[] = ['tiled', 'stock'];
-export const DEFAULT_WEBGPU_WEIGHT_GRADIENTS: WebGPUWeightGradients = 'tiled';
+export type { WebGPUWeightGradients } from './weight-gradient-choice.ts';
 
 type Shape4 = [number, number, number, number];
 
@@ -87,7 +88,9 @@ function kernelFunc(name: WeightGradientKernel): tf.KernelFunc {
       return fallback.kernelFunc(args);
     }
     const ci = convInfo(x, attrs, depthwise);
-    const program = depthwise ? new DepthwiseFilterGradProgram(ci, policy) : new ConvFilterGradProgram(ci, policy);
+    const program = depthwise
+      ? new DepthwiseFilterGradProgram(ci, policy)
+      : new ConvFilterGradProgram(ci, policy);
     return runFilterGrad(args.backend as WebGPUBackend, x, dy, ci, program, attrs.filterShape);
   };
 }

@@ -1,9 +1,9 @@
 /**
- * `npm run -s bench -- kernels [--size 224] [--batch 16] [--blocks 2] [--steps 3] [--reps 3]`
+ * `npm run -s bench -- kernels [--size 224] [--batch 16] [--blocks 2] [--steps 4] [--reps 4]`
  *
  * tfjs-backend-webgpu's weight-gradient kernels against ours (src/lib/webgpu/weight-gradients.ts) on the WebGPU
  * adapter of headless /usr/bin/chromium (`--enable-unsafe-webgpu`; here that is SwiftShader, a software adapter),
- * in one page and one run, interleaved. The page (tests/bench/kernels-harness.ts, served by Vite's dev server on
+ * in one page and one run, interleaved (stock first on even rounds, ours first on odd ones). The page (tests/bench/kernels-harness.ts, served by Vite's dev server on
  * http://localhost) measures, for MobileNetV2 α 0.35 with the served ImageNet weights and the top `--blocks` blocks
  * unfrozen (the Train page's default is 2), at `--size` px and batch `--batch`:
  *
@@ -28,7 +28,7 @@ const root = resolve(import.meta.dirname, '..', '..');
 const log = (message: string): void => void process.stderr.write(`[bench kernels] ${message}\n`);
 
 function parseArgs(args: string[]): KernelsOptions {
-  const options: KernelsOptions = { size: 224, batch: 16, blocks: 2, steps: 3, reps: 3, profile: 0 };
+  const options: KernelsOptions = { size: 224, batch: 16, blocks: 2, steps: 4, reps: 4, profile: 0 };
   for (let i = 0; i < args.length; i++) {
     const name = args[i]?.replace(/^--/, '') as keyof KernelsOptions;
     const value = Number(args[++i]);
@@ -71,7 +71,10 @@ export async function bench(args: string[]): Promise<unknown> {
     const page = await browser.newPage();
     page.on('console', (m) => log(`page ${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    await page.goto(`${origin}/tests/bench/kernels-harness.html`);
+    await page.goto(`${origin}/tests/bench/kernels-harness.html`, {
+      timeout: 180_000,
+      waitUntil: 'domcontentloaded',
+    });
     await page.waitForFunction(
       () => (globalThis as { benchKernels?: { ready: boolean } }).benchKernels?.ready,
       null,

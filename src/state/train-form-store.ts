@@ -10,6 +10,12 @@ import { BACKBONE_IDS } from '../lib/model/backbones/catalog.ts';
 import { HEAD_KINDS } from '../lib/model/head-config.ts';
 import { BACKEND_NAMES } from '../lib/train/backend-names.ts';
 import { MONITORS } from '../lib/train/callbacks.ts';
+import {
+  DEFAULT_WEBGPU_WEIGHT_GRADIENTS,
+  isWebGPUWeightGradients,
+  WEBGPU_WEIGHT_GRADIENTS_STORAGE_KEY,
+  type WebGPUWeightGradients,
+} from '../lib/webgpu/weight-gradient-choice.ts';
 import type { TrainForm, WeightsKind } from './training.svelte.ts';
 
 export const FORM_STORAGE_KEY = 'lesion-lab:train-form';
@@ -77,4 +83,19 @@ export function writeStoredForm(storage: Storage | null, form: TrainForm, weight
   } catch {
     // A full or blocked storage only costs the next visit its settings.
   }
+}
+
+/**
+ * The WebGPU weight-gradient kernels this browser asks for: 'stock' (tfjs's) when
+ * `localStorage['lesion-lab:webgpu-weight-gradients']` says so, else ours ('tiled'). A switch to fall back on, not a
+ * form field: the kernels give the same gradients, only the speed differs.
+ */
+export function storedWebGPUWeightGradients(storage: Storage | null): WebGPUWeightGradients {
+  let value: string | null = null;
+  try {
+    value = storage?.getItem(WEBGPU_WEIGHT_GRADIENTS_STORAGE_KEY) ?? null;
+  } catch {
+    // Blocked storage: the default.
+  }
+  return isWebGPUWeightGradients(value) ? value : DEFAULT_WEBGPU_WEIGHT_GRADIENTS;
 }

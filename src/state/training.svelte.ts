@@ -50,7 +50,13 @@ import {
   UNKNOWN_ENVIRONMENT,
   type TrainEnvironment,
 } from './train-readiness.ts';
-import { formStorage, readStoredForm, restoreForm, writeStoredForm } from './train-form-store.ts';
+import {
+  formStorage,
+  readStoredForm,
+  restoreForm,
+  storedWebGPUWeightGradients,
+  writeStoredForm,
+} from './train-form-store.ts';
 
 export type { TrainEnvironment } from './train-readiness.ts';
 
@@ -546,9 +552,10 @@ function createTraining() {
   /** Starts a run with the form's settings; `name` names it in the Runs table (lessons name their experiments). */
   async function start(options: { name?: string } = {}) {
     submitted = true;
-    const { config } = validated;
-    if (!config) return;
+    if (!validated.config) return;
     if (isRunning()) return;
+    // The WebGPU weight-gradient switch is a browser setting, kept with the run's config.
+    const config = { ...validated.config, webgpuWeightGradients: storedWebGPUWeightGradients(storage) };
     const trainer = ensureClient();
     const endClock = beginLive(config, []);
     const weights = weightsSource(form, weightsFiles);

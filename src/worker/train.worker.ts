@@ -45,6 +45,7 @@ import { isQuotaExceeded, StorageFullError } from '../lib/storage-full.ts';
 import type { RunRecord } from '../lib/runs/record.ts';
 import type { RunConfig } from '../lib/train/config.ts';
 import { installConvGradients } from '../lib/train/conv-gradients.ts';
+import { useWebGPUWeightGradients } from '../lib/webgpu/weight-gradients.ts';
 import { CacheStorageError, listCaches, openImageCache, type ImageCache } from './cache/opfs-cache.ts';
 import type {
   ProbeReport,
@@ -255,6 +256,8 @@ async function start(
       throw Object.assign(new Error('This run is training in another tab already.'), { code: 'busy' });
     }
     const config = runConfig(partialConfig);
+    // Our split-K WebGPU weight gradients, or tfjs's when the run's config asks for the fallback.
+    useWebGPUWeightGradients(config.webgpuWeightGradients);
     cache = await openImageCache(config.imageSize);
     const { index } = cache;
     const records = index.entries.map((e) => {

@@ -23,6 +23,7 @@ import { chooseBackend, DeviceWatch, registerWebGPU, type WebGPUSetup } from '..
 import { MemoryImageDataset } from '../../src/lib/train/dataset.ts';
 import type { TrainLog } from '../../src/lib/train/logs.ts';
 import { train, type Network, type TrainOptions } from '../../src/lib/train/loop.ts';
+import { useWebGPUWeightGradients } from '../../src/lib/webgpu/weight-gradients.ts';
 
 const SIZE = 16;
 const SHARED = '../shared/data/ham10000';
@@ -200,6 +201,8 @@ beforeAll(async () => {
   const adapter = await navigator.gpu.requestAdapter();
   expect(adapter).not.toBeNull();
   gpu = await registerWebGPU(adapter!, watch);
+  // As the train worker runs it: our weight-gradient kernels on WebGPU.
+  useWebGPUWeightGradients('tiled');
 });
 
 afterAll(async () => {

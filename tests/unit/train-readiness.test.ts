@@ -11,8 +11,11 @@ import {
   FORM_STORAGE_KEY,
   readStoredForm,
   restoreForm,
+  storedWebGPUWeightGradients,
   writeStoredForm,
 } from '../../src/state/train-form-store.ts';
+import { runConfig } from '../../src/lib/train/config.ts';
+import { WEBGPU_WEIGHT_GRADIENTS_STORAGE_KEY } from '../../src/lib/webgpu/weight-gradient-choice.ts';
 import { defaultForm } from '../../src/state/training.svelte.ts';
 
 describe('missing image cache', () => {
@@ -81,6 +84,30 @@ describe('the Train form after a reload', () => {
     });
     writeStoredForm(storage, form, true);
     expect(restoreForm(readStoredForm(storage), defaultForm())).toEqual({ form, weightsKind: 'stored' });
+  });
+});
+
+describe('the WebGPU weight-gradient switch', () => {
+  it("is ours ('tiled') unless this browser's storage says 'stock'; the run's config keeps it and refuses others", () => {
+    const entries = new Map<string, string>();
+    const storage = { getItem: (k: string) => entries.get(k) ?? null } as unknown as Storage;
+    expect(storedWebGPUWeightGradients(null)).toBe('tiled');
+    expect(storedWebGPUWeightGradients(storage)).toBe('tiled');
+    entries.set(WEBGPU_WEIGHT_GRADIENTS_STORAGE_KEY, 'stock');
+    expect(storedWebGPUWeightGradients(storage)).toBe('stock');
+    entries.set(WEBGPU_WEIGHT_GRADIENTS_STORAGE_KEY, 'fast please');
+    expect(storedWebGPUWeightGradients(storage)).toBe('tiled');
+    const blocked = {
+      getItem: () => {
+        throw new DOMException('blocked', 'SecurityError');
+      },
+    } as unknown as Storage;
+    expect(storedWebGPUWeightGradients(blocked)).toBe('tiled');
+    expect(runConfig().webgpuWeightGradients).toBe('tiled');
+    expect(runConfig({ webgpuWeightGradients: 'stock' }).webgpuWeightGradients).toBe('stock');
+    expect(() => runConfig({ webgpuWeightGradients: 'naive' as never })).toThrow(
+      /^webgpuWeightGradients must be one of tiled, stock; got naive$/,
+    );
   });
 });
 

@@ -25,6 +25,12 @@ import {
 import type { BackendName } from './logs.ts';
 import { TrainConfigError } from './errors.ts';
 import type { PhaseTwoOptions } from './loop.ts';
+import {
+  DEFAULT_WEBGPU_WEIGHT_GRADIENTS,
+  isWebGPUWeightGradients,
+  WEBGPU_WEIGHT_GRADIENTS,
+  type WebGPUWeightGradients,
+} from '../webgpu/weight-gradient-choice.ts';
 
 export interface RunConfig {
   backbone: BackboneId;
@@ -47,6 +53,11 @@ export interface RunConfig {
   checkpoint: { monitor: Monitor; mode: MonitorMode } | null;
   phase2: PhaseTwoOptions | null;
   backend: BackendName | 'auto';
+  /**
+   * Weight-gradient kernels on WebGPU: ours ('tiled') or tfjs's ('stock', the fallback). Kept with the run's config
+   * so a run says which it used. Default 'tiled'.
+   */
+  webgpuWeightGradients: WebGPUWeightGradients;
   featureCache: boolean;
   /** The run's seed: the head's initial weights, shuffling, augmentation and dropout masks. */
   seed: number;
@@ -70,6 +81,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
   checkpoint: { monitor: 'val_loss', mode: 'auto' },
   phase2: null,
   backend: 'auto',
+  webgpuWeightGradients: DEFAULT_WEBGPU_WEIGHT_GRADIENTS,
   featureCache: true,
   seed: DEFAULT_SEED,
   tta: false,
@@ -152,6 +164,11 @@ export function runConfig(partial: Partial<RunConfig> = {}): RunConfig {
   if (config.backend !== 'auto' && !BACKEND_NAMES.includes(config.backend)) {
     throw new TrainConfigError(
       `backend must be auto or one of ${BACKEND_NAMES.join(', ')}; got ${config.backend}`,
+    );
+  }
+  if (!isWebGPUWeightGradients(config.webgpuWeightGradients)) {
+    throw new TrainConfigError(
+      `webgpuWeightGradients must be one of ${WEBGPU_WEIGHT_GRADIENTS.join(', ')}; got ${config.webgpuWeightGradients}`,
     );
   }
   return config;

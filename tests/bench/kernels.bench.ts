@@ -1,0 +1,97 @@
+/**
+ * `npm run -s bench -- kernels [--size 224] [--batch 16] [--blocks 2] [--steps 4] [--reps 4]`
+ *
+ * tfjs-backend-webgpu's weight-gradient kernels against ours (src/lib/webgpu/weight-gradients.ts) on the WebGPU
+ * adapter of headless /usr/bin/chromium (`--enable-unsafe-webgpu`; here that is SwiftShader, a software adapter),
+ * in one page and one run, interleaved (stock first on even rounds, ours first on odd ones). The page (tests/bench/kernels-harness.ts, served by Vite's dev server on
+ * http://localhost) measures, for MobileNetV2 α 0.35 with the served ImageNet weights and the top `--blocks` blocks
+ * unfrozen (the Train page's default is 2), at `--size` px and batch `--batch`:
+ *
+ *   adapter              the WebGPU adapter (vendor, architecture, device, description, isFallback)
+ *   kernels.<call>       each weight-gradient call of the step at its real shape: stock_ms, ours_ms (median of
+ *                        --reps calls, read back), max_relative_error (ours vs the CPU backend, max |Δ| / max |cpu|),
+ *                        stock_max_relative_error (tfjs's, the same way)
+ *   max_relative_error   the largest of ours over all calls
+ *   step                 a whole phase-2 training step (forward through the base, backward through the unfrozen
+ *                        blocks, Adam): stock_ms, ours_ms (medians of --steps), ratio = ours / stock, every step
+ *   setup                what was run
+ *
+ * Prints one JSON object on stdout; progress on stderr.
+ */
+import { resolve } from 'node:path';
+import { chromium } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
+import type { KernelsOptions } from './kernels-harness.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const log = (message: string): void => void process.stderr.write(`[bench kernels] ${message}\n`);
+
+function parseArgs(args: string[]): KernelsOptions {
+  const options: KernelsOptions = { size: 224, batch: 16, blocks: 2, steps: 4, reps: 4, profile: 0 };
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i]?.replace(/^--/, '') as keyof KernelsOptions;
+    const value = Number(args[++i]);
+    if (!(name in options)) throw new Error(`unknown argument ${args[i - 1]}`);
+    if (!Number.isInteger(value) || value < (name === 'profile' ? 0 : 1))
+      throw new Error(`--${name} needs a whole number ≥ 1`);
+    options[name] = value;
+  }
+  return options;
+}
+
+async function startServer(): Promise<{ server: ViteDevServer; origin: string }> {
+  const server = await createServer({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    server: { host: 'localhost', port: 0, strictPort: false, hmr: false },
+    // Pre-bundled up front: a dependency found late makes Vite reload the page in the middle of the run.
+    optimizeDeps: {
+      entries: ['tests/bench/kernels-harness.html'],
+      include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
+    },
+  });
+  await server.listen();
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error('the dev server has no port');
+  // localhost: a secure context, where Chromium offers WebGPU.
+  return { server, origin: `http://localhost:${address.port}` };
+}
+
+export async function bench(args: string[]): Promise<unknown> {
+  const options = parseArgs(args);
+  const { server, origin } = await startServer();
+  // Timestamp queries (for --profile 1) are an "unsafe" Dawn API.
+  const launchArgs = options.profile
+    ? [...chromiumArgs, '--enable-dawn-features=allow_unsafe_apis']
+    : chromiumArgs;
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: launchArgs, headless: true });
+  try {
+    const page = await browser.newPage();
+    page.on('console', (m) => log(`page ${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    await page.goto(`${origin}/tests/bench/kernels-harness.html`, {
+      timeout: 180_000,
+      waitUntil: 'domcontentloaded',
+    });
+    await page.waitForFunction(
+      () => (globalThis as { benchKernels?: { ready: boolean } }).benchKernels?.ready,
+      null,
+      {
+        timeout: 180_000,
+      },
+    );
+    log(`harness ready at ${origin}: ${JSON.stringify(options)}`);
+    return await page.evaluate(
+      (o) =>
+        (
+          globalThis as unknown as { benchKernels: { run(o: KernelsOptions): Promise<unknown> } }
+        ).benchKernels.run(o),
+      options,
+    );
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}

@@ -34,8 +34,10 @@
  *                        --head-limit N: the first N train images of the split and N/8 val images (quick runs).
  *
  * MobileNetV2 0.35 and MobileNet v1 0.25 load the real ImageNet weights from ../shared; VGG16 and ResNet50V2 are
- * randomly initialised (no weights file here; speed does not depend on the values). To fit the run in ~15 minutes
- * on 2 shared cores, VGG16 runs at 128 px on WASM; on the CPU backend VGG16 and ResNet50V2 run at 96 px and each
+ * randomly initialised (no weights file here; speed does not depend on the values). The head epochs first decode
+ * the 9,013 train + val images and extract their features (a few minutes per backbone on a quiet 2-core machine;
+ * half an hour each under heavy load): use --head-limit or --head-epoch none for a quick run. To bound the rest,
+ * VGG16 runs at 128 px on WASM; on the CPU backend VGG16 and ResNet50V2 run at 96 px and each
  * measurement is first probed with a batch of 2: when the projected batch-16 step exceeds --max-step-seconds (60)
  * it is skipped and the projection reported. Every size used is recorded.
  */

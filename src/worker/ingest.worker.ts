@@ -727,8 +727,12 @@ async function startCaching(
     }
     // A failure (storage full, a worker lost) keeps what was written, for Continue after it is dealt with.
     await journaling;
-    await journal();
-    writer.keepForLater();
+    if (done.count > 0) {
+      await journal();
+      writer.keepForLater();
+    } else {
+      await writer.abort().catch(() => {});
+    }
     if (error instanceof QuotaError || isQuotaExceeded(error)) {
       throw new QuotaError(
         error instanceof QuotaError ? error.neededBytes : cacheBytesNeeded(size, n),
@@ -905,14 +909,16 @@ async function run(command: IngestCommand): Promise<void> {
         reply(
           id,
           type,
-          (await listPartialCaches()).map(({ journal, done }) => ({
-            size: journal.size,
-            done: done.count,
-            total: journal.count,
-            sources: journal.sources,
-            urls: journal.urls,
-            updatedAt: journal.updatedAt,
-          })),
+          (await listPartialCaches())
+            .filter(({ done }) => done.count > 0)
+            .map(({ journal, done }) => ({
+              size: journal.size,
+              done: done.count,
+              total: journal.count,
+              sources: journal.sources,
+              urls: journal.urls,
+              updatedAt: journal.updatedAt,
+            })),
         );
         break;
       case 'discard-partial':

@@ -45,7 +45,6 @@ function runFilterGrad(
   backend: WebGPUBackend,
   x: tf.TensorInfo,
   dy: tf.TensorInfo,
-  ci: ConvInfo,
   program: ConvFilterGradProgram | DepthwiseFilterGradProgram,
   filterShape: Shape4,
 ): tf.TensorInfo {
@@ -91,7 +90,7 @@ function kernelFunc(name: WeightGradientKernel): tf.KernelFunc {
     const program = depthwise
       ? new DepthwiseFilterGradProgram(ci, policy)
       : new ConvFilterGradProgram(ci, policy);
-    return runFilterGrad(args.backend as WebGPUBackend, x, dy, ci, program, attrs.filterShape);
+    return runFilterGrad(args.backend as WebGPUBackend, x, dy, program, attrs.filterShape);
   };
 }
 

@@ -7,10 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { describeWasmBackend, installWasmBackend } from './wasm-threads.ts';
 import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
@@ -59,19 +56,12 @@ import { listStoredWeights, storeWeights } from './weights-store.ts';
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 const TRAIN_DIRECTORY = 'lesion-lab-train';
 
-// The threaded WASM build spawns helper workers from glue code that breaks once bundled into a module worker
-// ("e is not defined", measured in the built app), so the single-threaded SIMD build is used.
-tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+// Multi-threaded where the page is cross-origin isolated, else single-threaded SIMD (wasm-threads.ts).
+installWasmBackend();
 // WASM has no conv gradient kernels of its own and the CPU's are slow: ours let both fine-tune conv layers, and the
 // backend choice (which checks kernels with tf.getKernel) then prefers WASM over SwiftShader's WebGL for phase 2.
 installConvGradients('wasm');
 installConvGradients('cpu');
-
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlainUrl,
-  'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
-});
 
 function memoryUse(): MemoryUse {
   const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
@@ -173,9 +163,7 @@ async function probeReport(): Promise<ProbeReport> {
 /** The backend line's device: the probe's words, plus what only the running WASM module knows. */
 async function describeBackend(backend: BackendName, p: BackendProbe): Promise<string> {
   if (backend !== 'wasm') return describeDevice(backend, p);
-  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
-  const threads = getThreadsCount();
-  return `WebAssembly, ${simd}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  return describeWasmBackend();
 }
 
 // --- Weights -----------------------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ import { lab } from './runs.svelte.ts';
 import { isModelServed, servedModelPath } from '../lib/model/weights/served.ts';
 import { servedUrl } from './served-url.ts';
 import { ActiveClock } from '../lib/train/clock.ts';
+import { featuresProgress } from '../lib/train/logs.ts';
 import { distinctName, runName, runTimestamp } from '../lib/runs/naming.ts';
 import {
   missingCache,
@@ -484,7 +485,7 @@ function createTraining() {
           backend = { ...backend, backend: log.backend, reason: `recovered on ${log.backend}` };
         break;
       case 'features':
-        progressText = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
+        progressText = featuresProgress(log);
         break;
       case 'batch': {
         if (progressText !== null) progressText = null;

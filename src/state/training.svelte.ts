@@ -387,6 +387,18 @@ function createTraining() {
     }),
   );
 
+  /** The base features kept in this browser between runs (files, bytes, how many are kept); null until read. */
+  let featureCache = $state<{ files: number; bytes: number; kept: number } | null>(null);
+
+  async function refreshFeatureCache(trainer: TrainClient, action: 'usage' | 'clear' = 'usage') {
+    try {
+      featureCache = await trainer.featureCache(action);
+    } catch (e) {
+      if (action === 'clear')
+        addWarning(`The feature cache could not be cleared: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   /** Which image caches this device has (the worker reads OPFS); `known` is one the Data page just reported. */
   async function refreshCaches(trainer: TrainClient, known: ImageSize | null) {
     try {
@@ -623,6 +635,7 @@ function createTraining() {
       result = await trainer.start(config, weights);
       summary = result;
       void refreshStoredWeights(trainer);
+      void refreshFeatureCache(trainer);
     } catch (e) {
       error = e instanceof TrainFailure ? e.error.message : String(e);
       if (run && run.history.length > 0) {
@@ -699,6 +712,16 @@ function createTraining() {
     /** What is missing on this device for the form's run (cache, weights, a capable backend), shown by Start. */
     get blockers() {
       return blockers;
+    },
+    /** The base features kept in this browser between runs; null until read. */
+    get featureCache() {
+      return featureCache;
+    },
+    refreshFeatureCache() {
+      return refreshFeatureCache(ensureClient());
+    },
+    clearFeatureCache() {
+      return refreshFeatureCache(ensureClient(), 'clear');
     },
     /** Sizes of the image caches on this device (null until checked). */
     get cacheSizes() {

@@ -117,6 +117,11 @@ export class TrainClient {
     return this.send({ type: 'caches' });
   }
 
+  /** The base features kept between runs: files and bytes; `clear` deletes them first. */
+  featureCache(action: 'usage' | 'clear' = 'usage'): Promise<TrainReplies['feature-cache']> {
+    return this.send({ type: 'feature-cache', action });
+  }
+
   /** Trains; resolves with the summary when the run ends (completed, early stop, or stopped). */
   start(config: Partial<RunConfig>, weights: WeightsSource): Promise<TrainReplies['start']> {
     return this.send({ type: 'start', config, weights });

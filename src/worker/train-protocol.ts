@@ -12,6 +12,7 @@ import type { BackendChoice, BackendProbe, Workload } from '../lib/train/backend
 import type { RunConfig } from '../lib/train/config.ts';
 import type { BackendName, RunLog, StopReason, TestLog } from '../lib/train/logs.ts';
 import type { ImageSize } from '../lib/data/types.ts';
+import type { FeatureCacheUsage } from '../lib/train/featureCache.ts';
 
 /** Where the backbone's pretrained weights come from. */
 export type WeightsSource =
@@ -42,6 +43,11 @@ export type TrainCommand =
   | { type: 'stored-weights'; id: number }
   /** The complete image caches on this device (one per size), newest first. */
   | { type: 'caches'; id: number }
+  /**
+   * The base features kept between runs (OPFS): how many files and bytes. 'clear' deletes them all; after each
+   * run the worker keeps only the newest FEATURE_FILES_KEPT.
+   */
+  | { type: 'feature-cache'; id: number; action: 'usage' | 'clear' }
   /**
    * Loses the GPU device on purpose, to see recovery work: on WebGPU the real GPUDevice is destroyed (the
    * browser then reports it lost); on other backends the loss is signalled to the loop.
@@ -98,6 +104,7 @@ export interface TrainReplies {
   'augment-preview': AugmentPreview;
   'stored-weights': StoredWeightsInfo[];
   caches: CacheInfo[];
+  'feature-cache': FeatureCacheUsage & { kept: number };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { TrainControl } from '../lib/train/control.ts';
 import type { ImageDataset } from '../lib/train/dataset.ts';
-import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
+import { FEATURE_FILES_KEPT, OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
@@ -230,7 +230,7 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
       control,
       device: watch,
       // Random weights give other features every run: nothing worth keeping on disk.
-      featureStore: pretrained ? new OpfsFeatureStore(await trainDirectory('features')) : undefined,
+      featureStore: pretrained ? await featureStore() : undefined,
       checkpointStore: new OpfsCheckpointStore(
         await trainDirectory('checkpoints'),
         `opfs:${TRAIN_DIRECTORY}/checkpoints`,
@@ -269,7 +269,26 @@ async function start(partial: TrainCommand & { type: 'start' }): Promise<RunSumm
     cache?.close();
     control = null;
     lastBatch = null;
+    // Each new split, size or backbone leaves its features behind: only the newest files are kept.
+    await featureStore()
+      .then((store) => store.prune())
+      .catch(() => undefined);
   }
+}
+
+async function featureStore(): Promise<OpfsFeatureStore> {
+  return new OpfsFeatureStore(await trainDirectory('features'));
+}
+
+async function featureCache(
+  command: TrainCommand & { type: 'feature-cache' },
+): Promise<TrainReplies['feature-cache']> {
+  const store = await featureStore();
+  if (command.action === 'clear') {
+    if (control) throw new TrainConfigError('the feature cache cannot be cleared while a run uses it');
+    await store.prune(0);
+  }
+  return { ...(await store.usage()), kept: FEATURE_FILES_KEPT };
 }
 
 async function preview(
@@ -326,6 +345,8 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
       return preview(command);
     case 'stored-weights':
       return listStoredWeights();
+    case 'feature-cache':
+      return featureCache(command);
     case 'caches':
       return (await listCaches()).map(({ index }) => ({
         size: index.size,

@@ -29,7 +29,8 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { launchChromium } from '../helpers/chromium.ts';
+import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import { exportedMetrics, trainWithDefaults } from '../helpers/app-run.ts';
 import { sampleRenderers } from '../helpers/renderer-rss.ts';
@@ -98,14 +99,19 @@ export async function bench(args: string[]) {
     archive = { entries: null, bytes: statSync(archivePath).size, seconds: 0 };
   }
   const app = await startPreview();
-  const browser = await launchChromium();
+  // A persistent profile on disk, as a user has: in Playwright's default (incognito-like) contexts Chromium keeps
+  // OPFS in memory and refuses a file over 1 GB, and the whole dataset's cache at 224 px is 1.5 GB.
+  const profile = await makeTempDir('lesion-lab-e2e-bench-profile-');
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath,
+    args: chromiumArgs,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    acceptDownloads: true,
+  });
   const sampler = sampleRenderers();
   try {
-    const context = await browser.newContext({
-      viewport: { width: 1280, height: 900 },
-      acceptDownloads: true,
-    });
-    const page = await context.newPage();
+    const page = context.pages()[0] ?? (await context.newPage());
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(app.origin);
@@ -116,8 +122,19 @@ export async function bench(args: string[]) {
     let t = now();
     await page.getByTestId('file-input').setInputFiles(archivePath);
     await page.getByTestId('matched-count').waitFor({ timeout: 600_000 });
+    const alertsBefore = await page.getByRole('alert').count();
     await page.getByRole('button', { name: /^Decode and cache/ }).click();
-    await page.getByTestId('cache-status').waitFor({ timeout: 3_600_000 });
+    // The cache, or a new error on the Data page: a failed ingest must end the bench, not hang it.
+    await page.waitForFunction(
+      (before) =>
+        document.querySelector('[data-testid="cache-status"]') !== null ||
+        document.querySelectorAll('[role="alert"]').length > before,
+      alertsBefore,
+      { timeout: 3_600_000, polling: 1000 },
+    );
+    if (!(await page.getByTestId('cache-status').isVisible())) {
+      throw new Error(`the ingest failed: ${(await page.getByRole('alert').last().textContent()) ?? ''}`);
+    }
     const ingest = (now() - t) / 1000;
     const cached = Number(
       /Cached: ([\d,]+) images/
@@ -140,7 +157,6 @@ export async function bench(args: string[]) {
 
     const metrics = await exportedMetrics(page, dir);
     if (errors.length > 0) log(`page errors: ${errors.join(' | ')}`);
-    await context.close();
     const total = ingest + train.features + train.head + train.evaluate + results;
     return {
       images: cached,
@@ -165,8 +181,9 @@ export async function bench(args: string[]) {
     };
   } finally {
     sampler.stop();
-    await browser.close();
+    await context.close();
     await app.close();
+    await removeTempDir(profile);
     if (options.keep && options.archive === null) log(`archive kept: ${archivePath}`);
     else await removeTempDir(dir);
   }

@@ -43,6 +43,7 @@ import { lab } from './runs.svelte.ts';
 import { isModelServed, servedModelPath } from '../lib/model/weights/served.ts';
 import { servedUrl } from './served-url.ts';
 import { ActiveClock } from '../lib/train/clock.ts';
+import { featuresProgress } from '../lib/train/logs.ts';
 import { distinctName, runName, runTimestamp } from '../lib/runs/naming.ts';
 import {
   missingCache,
@@ -404,6 +405,18 @@ function createTraining() {
     }),
   );
 
+  /** The base features kept in this browser between runs (files, bytes, how many are kept); null until read. */
+  let featureCache = $state<{ files: number; bytes: number; kept: number } | null>(null);
+
+  async function refreshFeatureCache(trainer: TrainClient, action: 'usage' | 'clear' = 'usage') {
+    try {
+      featureCache = await trainer.featureCache(action);
+    } catch (e) {
+      if (action === 'clear')
+        addWarning(`The feature cache could not be cleared: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   /** Which image caches this device has (the worker reads OPFS); `known` is one the Data page just reported. */
   async function refreshCaches(trainer: TrainClient, known: ImageSize | null) {
     try {
@@ -502,7 +515,7 @@ function createTraining() {
           backend = { ...backend, backend: log.backend, reason: `recovered on ${log.backend}` };
         break;
       case 'features':
-        progressText = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
+        progressText = featuresProgress(log);
         break;
       case 'batch': {
         if (progressText !== null) progressText = null;
@@ -667,6 +680,7 @@ function createTraining() {
       result = await launch();
       summary = result;
       void refreshStoredWeights(trainer);
+      void refreshFeatureCache(trainer);
     } catch (e) {
       error = e instanceof TrainFailure ? e.error.message : String(e);
       if (trainer.crashed) client = null;
@@ -800,6 +814,16 @@ function createTraining() {
     /** What is missing on this device for the form's run (cache, weights, a capable backend), shown by Start. */
     get blockers() {
       return blockers;
+    },
+    /** The base features kept in this browser between runs; null until read. */
+    get featureCache() {
+      return featureCache;
+    },
+    refreshFeatureCache() {
+      return refreshFeatureCache(ensureClient());
+    },
+    clearFeatureCache() {
+      return refreshFeatureCache(ensureClient(), 'clear');
     },
     /** Sizes of the image caches on this device (null until checked). */
     get cacheSizes() {

@@ -5,6 +5,8 @@
  * All logic lives in src/lib (runs, predict, gradcam, train/network); this file wires storage and messages.
  */
 import * as tf from '@tensorflow/tfjs';
+import { isSoftwareRenderer } from '../lib/train/backend-names.ts';
+import { installWasmBackend } from './wasm-threads.ts';
 import { gradCamImage, overlayHeatmap } from '../lib/model/gradcam.ts';
 import { composeModel } from '../lib/model/heads.ts';
 import { readPretrained } from './pretrained.ts';
@@ -46,17 +48,42 @@ const store = new IndexedDbRunStore({
     invalid.push(`Stored run ${id} could not be read and is left out: ${error.message}`),
 });
 
+installWasmBackend();
+
 let backendReady: Promise<void> | null = null;
-/** WebGL when the browser has it (Grad-CAM of a big backbone is slow on the CPU), else the CPU. */
+
+/** WebGL's renderer is real hardware (not SwiftShader or llvmpipe, which WASM outruns by far). */
+function hardwareWebGL(): boolean {
+  try {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return false;
+    const info = gl.getExtension('WEBGL_debug_renderer_info');
+    const renderer = String(gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER));
+    gl.getExtension('WEBGL_lose_context')?.loseContext();
+    return !isSoftwareRenderer(renderer);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * WebGL on a hardware renderer (Grad-CAM of a big backbone is slow on the CPU), else WASM (multi-threaded where
+ * the page is cross-origin isolated), else software WebGL, else the CPU.
+ */
 function ready(): Promise<void> {
   backendReady ??= (async () => {
-    try {
-      if (!(await tf.setBackend('webgl'))) throw new Error('no webgl');
-      await tf.ready();
-    } catch {
-      await tf.setBackend('cpu');
-      await tf.ready();
+    const order = hardwareWebGL() ? ['webgl', 'wasm', 'cpu'] : ['wasm', 'webgl', 'cpu'];
+    for (const backend of order) {
+      try {
+        if (await tf.setBackend(backend)) {
+          await tf.ready();
+          return;
+        }
+      } catch {
+        // next one
+      }
     }
+    throw new Error('no TensorFlow.js backend could start in the predict worker');
   })();
   return backendReady;
 }

@@ -129,6 +129,11 @@ export class TrainClient {
     return this.send({ type: 'caches' });
   }
 
+  /** The base features kept between runs: files and bytes; `clear` deletes them first. */
+  featureCache(action: 'usage' | 'clear' = 'usage'): Promise<TrainReplies['feature-cache']> {
+    return this.send({ type: 'feature-cache', action });
+  }
+
   /**
    * Trains; resolves with the summary when the run ends (completed, early stop, or stopped). With `run` (the page's
    * record), the worker saves a resume point after every epoch.

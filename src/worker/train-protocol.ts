@@ -16,6 +16,7 @@ import type { RunRecord } from '../lib/runs/record.ts';
 import type { ResumeOffer } from './resume-store.ts';
 
 export type { ResumeOffer } from './resume-store.ts';
+import type { FeatureCacheUsage } from '../lib/train/featureCache.ts';
 
 /** Where the backbone's pretrained weights come from. */
 export type WeightsSource =
@@ -60,6 +61,11 @@ export type TrainCommand =
   | { type: 'stored-weights'; id: number }
   /** The complete image caches on this device (one per size), newest first. */
   | { type: 'caches'; id: number }
+  /**
+   * The base features kept between runs (OPFS): how many files and bytes. 'clear' deletes them all; after each
+   * run the worker keeps only the newest FEATURE_FILES_KEPT.
+   */
+  | { type: 'feature-cache'; id: number; action: 'usage' | 'clear' }
   /**
    * Loses the GPU device on purpose, to see recovery work: on WebGPU the real GPUDevice is destroyed (the
    * browser then reports it lost); on other backends the loss is signalled to the loop.
@@ -122,6 +128,7 @@ export interface TrainReplies {
   continue: RunSummary;
   discard: { discarded: boolean };
   'simulate-crash': { thrown: true };
+  'feature-cache': FeatureCacheUsage & { kept: number };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

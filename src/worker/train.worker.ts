@@ -7,10 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
-import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
-import wasmPlainUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm?url';
-import wasmSimdUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm?url';
-import wasmThreadedUrl from '@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm?url';
+import { describeWasmBackend, installWasmBackend } from './wasm-threads.ts';
 import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
@@ -36,7 +33,7 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { TrainControl } from '../lib/train/control.ts';
 import type { ImageDataset } from '../lib/train/dataset.ts';
-import { OpfsFeatureStore } from '../lib/train/featureCache.ts';
+import { FEATURE_FILES_KEPT, OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
 import { disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
@@ -72,19 +69,12 @@ import {
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
-// The threaded WASM build spawns helper workers from glue code that breaks once bundled into a module worker
-// ("e is not defined", measured in the built app), so the single-threaded SIMD build is used.
-tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+// Multi-threaded where the page is cross-origin isolated, else single-threaded SIMD (wasm-threads.ts).
+installWasmBackend();
 // WASM has no conv gradient kernels of its own and the CPU's are slow: ours let both fine-tune conv layers, and the
 // backend choice (which checks kernels with tf.getKernel) then prefers WASM over SwiftShader's WebGL for phase 2.
 installConvGradients('wasm');
 installConvGradients('cpu');
-
-setWasmPaths({
-  'tfjs-backend-wasm.wasm': wasmPlainUrl,
-  'tfjs-backend-wasm-simd.wasm': wasmSimdUrl,
-  'tfjs-backend-wasm-threaded-simd.wasm': wasmThreadedUrl,
-});
 
 function memoryUse(): MemoryUse {
   const m = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
@@ -187,9 +177,7 @@ async function probeReport(): Promise<ProbeReport> {
 /** The backend line's device: the probe's words, plus what only the running WASM module knows. */
 async function describeBackend(backend: BackendName, p: BackendProbe): Promise<string> {
   if (backend !== 'wasm') return describeDevice(backend, p);
-  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) ? 'SIMD' : 'no SIMD';
-  const threads = getThreadsCount();
-  return `WebAssembly, ${simd}, ${threads} thread${threads === 1 ? '' : 's'}`;
+  return describeWasmBackend();
 }
 
 // --- Weights -----------------------------------------------------------------------------------------------------
@@ -313,7 +301,7 @@ async function start(
       control,
       device: watch,
       // Random weights give other features every run: nothing worth keeping on disk.
-      featureStore: pretrained ? new OpfsFeatureStore(await trainDirectory('features')) : undefined,
+      featureStore: pretrained ? await featureStore() : undefined,
       checkpointStore: new OpfsCheckpointStore(
         await trainDirectory('checkpoints'),
         `opfs:${TRAIN_DIRECTORY}/checkpoints`,
@@ -363,6 +351,10 @@ async function start(
     cache?.close();
     control = null;
     lastBatch = null;
+    // Each new split, size or backbone leaves its features behind: only the newest files are kept.
+    await featureStore()
+      .then((store) => store.prune())
+      .catch(() => undefined);
     release();
   }
 }
@@ -385,6 +377,21 @@ async function continueRun(runId: string): Promise<RunSummary> {
     runId,
     weightsFingerprint: run.weightsFingerprint,
   });
+}
+
+async function featureStore(): Promise<OpfsFeatureStore> {
+  return new OpfsFeatureStore(await trainDirectory('features'));
+}
+
+async function featureCache(
+  command: TrainCommand & { type: 'feature-cache' },
+): Promise<TrainReplies['feature-cache']> {
+  const store = await featureStore();
+  if (command.action === 'clear') {
+    if (control) throw new TrainConfigError('the feature cache cannot be cleared while a run uses it');
+    await store.prune(0);
+  }
+  return { ...(await store.usage()), kept: FEATURE_FILES_KEPT };
 }
 
 async function preview(
@@ -453,6 +460,8 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
       return preview(command);
     case 'stored-weights':
       return listStoredWeights();
+    case 'feature-cache':
+      return featureCache(command);
     case 'caches':
       return (await listCaches()).map(({ index }) => ({
         size: index.size,

@@ -67,6 +67,14 @@ describe('the dev server', () => {
       cspMeta: document.querySelector('meta[http-equiv="Content-Security-Policy"]') !== null,
     }));
     expect(state).toEqual({ isolated: true, registrations: 0, manifest: false, cspMeta: false });
+    // The threaded WASM build's helper worker and glue (deploy/vite-plugin-wasm-threads.ts), with the headers that
+    // keep a helper worker cross-origin isolated.
+    for (const name of ['pthread-worker.js', 'tfjs-backend-wasm-threaded-simd.js']) {
+      const file = await page.request.get(`${origin}/tfjs-wasm/4.22.0/${name}`);
+      expect(file.status(), name).toBe(200);
+      expect(file.headers()['cross-origin-embedder-policy'], name).toBe('require-corp');
+      expect(file.headers()['content-type'], name).toMatch(/javascript/);
+    }
     expect(problems).toEqual([]);
     expect(requests.foreign(origin)).toEqual([]);
     await page.close();

@@ -198,7 +198,12 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     // 10. The backend line: what WASM runs on (headless Chromium here has only a fallback WebGPU adapter).
     const backendLine = await text(page, 'backend');
     console.info('[rough-edges] backend line:', backendLine);
-    expect(backendLine).toMatch(/^Backend wasm on WebAssembly, (SIMD|no SIMD), 1 thread — /);
+    // The built app is cross-origin isolated (preview's headers): WASM runs one thread per core, up to 8.
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    const threads = Math.min(Math.max(cores, 1), 8);
+    expect(backendLine).toMatch(
+      new RegExp(`^Backend wasm on WebAssembly, SIMD, ${threads} thread${threads === 1 ? '' : 's'}[ —]`),
+    );
     expect(backendLine).not.toMatch(/adapter google/);
     await page.waitForFunction(
       () =>

@@ -20,6 +20,7 @@ import type { AdapterDescription, BackendLog, BackendName } from './logs.ts';
 
 export type { AdapterDescription, BackendName } from './logs.ts';
 export { BACKEND_NAMES } from './backend-names.ts';
+import { isSoftwareRenderer } from './backend-names.ts';
 
 /** 'frozen-base': no gradient reaches a conv layer. 'fine-tune': conv (incl. depthwise) layers are trained. */
 export type Workload = 'frozen-base' | 'fine-tune';
@@ -59,11 +60,7 @@ export interface BackendChoice {
   adapter: AdapterDescription | null;
 }
 
-const SOFTWARE_RENDERER = /swiftshader|llvmpipe|softpipe|software|basic render|microsoft basic/i;
-
-export function isSoftwareRenderer(renderer: string): boolean {
-  return SOFTWARE_RENDERER.test(renderer);
-}
+export { isSoftwareRenderer };
 
 /** Kernels of `names` that `backend` does not register (tf.getKernel looks at the registry, no init needed). */
 export function missingKernels(backend: BackendName, names: readonly string[]): string[] {

@@ -38,6 +38,30 @@ export class MemoryFeatureStore implements FeatureStore {
 export class OpfsFeatureStore implements FeatureStore {
   constructor(private readonly dir: FileSystemDirectoryHandle) {}
 
+  private async files(): Promise<File[]> {
+    const out: File[] = [];
+    // FileSystemDirectoryHandle is async-iterable in browsers; TypeScript's DOM types lack `values()`.
+    const entries = (this.dir as unknown as { values(): AsyncIterable<FileSystemHandle> }).values();
+    for await (const entry of entries) {
+      if (entry.kind === 'file' && entry.name.endsWith('.f32')) {
+        out.push(await (entry as FileSystemFileHandle).getFile());
+      }
+    }
+    return out;
+  }
+
+  async usage(): Promise<FeatureCacheUsage> {
+    const files = await this.files();
+    return { files: files.length, bytes: files.reduce((sum, f) => sum + f.size, 0) };
+  }
+
+  /** Deletes all but the `keep` newest files; returns the names deleted. */
+  async prune(keep = FEATURE_FILES_KEPT): Promise<string[]> {
+    const doomed = filesToPrune(await this.files(), keep);
+    for (const name of doomed) await this.dir.removeEntry(name).catch(() => undefined);
+    return doomed;
+  }
+
   static fileName(key: string): string {
     return `${key.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 160)}-${hashString(key)}.f32`;
   }
@@ -68,6 +92,31 @@ export class OpfsFeatureStore implements FeatureStore {
       throw error;
     }
   }
+}
+
+/** What the feature cache holds on this device. */
+export interface FeatureCacheUsage {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * How many feature files the OPFS store keeps: the newest, by when they were written (a run writes one per split,
+ * train and val, so this is the last four configurations). One configuration of MobileNetV2 on the whole dataset
+ * is about 51 MB at 224 px; the bound keeps the cache near 200 MB instead of growing by that much with every
+ * new split seed, size or backbone.
+ */
+export const FEATURE_FILES_KEPT = 8;
+
+/** Which files to delete to keep the `keep` newest (ties: the name decides, so the choice is stable). */
+export function filesToPrune(
+  files: readonly { name: string; lastModified: number }[],
+  keep: number,
+): string[] {
+  return [...files]
+    .sort((a, b) => b.lastModified - a.lastModified || a.name.localeCompare(b.name))
+    .slice(Math.max(0, keep))
+    .map((f) => f.name);
 }
 
 /** FNV-1a, 32 bits, as 8 hex digits. */

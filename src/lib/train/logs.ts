@@ -4,6 +4,7 @@
  * Every value is plain data (structured-clone safe).
  */
 import type { Monitor } from './callbacks.ts';
+import { formatDuration } from '../data/progress.ts';
 
 export type Phase = 1 | 2;
 export type BackendName = 'webgpu' | 'webgl' | 'wasm' | 'cpu';
@@ -216,3 +217,15 @@ export interface TestLog {
 
 /** Everything a whole run reports: the loop's logs plus the data preparation and the test scores. */
 export type RunLog = TrainLog | PreparedLog | TestLog;
+
+/**
+ * The Train page's words for a features log: split, count, and while computing the base's rate and time left
+ * ("Computing train features: 512 / 8011, 61.3 images/s, about 2 min left").
+ */
+export function featuresProgress(log: FeaturesLog): string {
+  const head = `${log.cached ? 'Reading cached' : 'Computing'} ${log.split} features: ${log.done} / ${log.total}`;
+  if (log.cached || log.seconds <= 0 || log.done <= 0) return head;
+  const rate = log.done / log.seconds;
+  const left = log.done < log.total ? `, about ${formatDuration((log.total - log.done) / rate)} left` : '';
+  return `${head}, ${rate.toFixed(1)} images/s${left}`;
+}

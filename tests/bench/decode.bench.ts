@@ -1,0 +1,176 @@
+/**
+ * `npm run -s bench -- decode [--count 2000] [--size 224] [--small] [--no-variants]`
+ *
+ * The app's decode-only rate against Pillow's, in one run, on the same JPEGs: the 240 real 600x450 HAM10000
+ * originals of ../shared (--small: the 10,013 real 200x150 images), image i being file i mod n, --count images,
+ * squashed to --size. Pillow: one process (tests/bench/decode_pillow.py, Debian's /usr/bin/python3 with
+ * python3-pil, or $PYTHON), bicubic. The app: its own decode workers and DecodePool in headless /usr/bin/chromium,
+ * on a harness page (tests/bench/decode-harness.html) served by Vite's dev server with the app's headers, with
+ * the ingest's decoder count, then with one decoder. Then, unless --no-variants, other ways to decode in a worker
+ * (tests/bench/decode-variants.worker.ts), each timed the same way and its pixels compared with the app's. Prints
+ * one JSON object:
+ *
+ *   pillow              {images, seconds, images_per_second, size, filter, pillow}
+ *   app                 {decoders, seconds, images_per_second}: the ingest's path, decoders = ingest's default
+ *   app_one_decoder     the same with one decoder (one core's worth, as Pillow)
+ *   ratio               app.images_per_second / pillow.images_per_second (> 1: the app is faster)
+ *   ratio_one_decoder   app_one_decoder / pillow
+ *   variants            {name: {images_per_second, workers, vs_app: {mean_abs, worst_image_mean_abs, max_abs}}}
+ *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createServer } from 'vite';
+import { chromium } from 'playwright-core';
+import { securityHeaders } from '../../deploy/security-headers.ts';
+import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
+import { readOriginals, readSmallImages } from '../helpers/zips.ts';
+import type { DecodeVariant } from './decode-variants.worker.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const log = (message: string): void => void process.stderr.write(`[bench decode] ${message}\n`);
+const VARIANTS: DecodeVariant[] = [
+  'bitmap-resize',
+  'bitmap-canvas-scale',
+  'imagedecoder-canvas',
+  'imagedecoder-bitmap',
+];
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+interface Harness {
+  load(): Promise<number>;
+  appDecode(count: number, size: number, decoders: number): Promise<{ seconds: number; decoders: number }>;
+  variantDecode(
+    variant: string,
+    count: number,
+    size: number,
+    workers: number,
+  ): Promise<{ seconds: number; workers: number }>;
+  pixelDiff(
+    variant: string,
+    size: number,
+    images: number,
+  ): Promise<{ mean_abs: number; worst_image_mean_abs: number; max_abs: number }>;
+  decoders: number;
+}
+
+export async function bench(args: string[]) {
+  const count = Number(option(args, 'count') ?? 2000);
+  const size = Number(option(args, 'size') ?? 224);
+  const small = args.includes('--small');
+  const files = (small ? readSmallImages() : readOriginals()).map((image) => image.path);
+  const python = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const loadStart = loadavg()[0];
+
+  log(`Pillow: ${count} images from ${files.length} files at ${size} px`);
+  const pillow = JSON.parse(
+    execFileSync(
+      python,
+      [join(import.meta.dirname, 'decode_pillow.py'), String(size), String(count), ...files],
+      {
+        encoding: 'utf8',
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    ),
+  ) as { images: number; seconds: number; images_per_second: number };
+  log(`Pillow: ${pillow.images_per_second.toFixed(1)} images/s`);
+
+  const server = await createServer({
+    configFile: false,
+    root,
+    logLevel: 'warn',
+    server: { host: 'localhost', port: 0, strictPort: false, headers: securityHeaders, hmr: false },
+    worker: { format: 'es' },
+    optimizeDeps: { entries: ['tests/bench/decode-harness.html'] },
+  });
+  await server.listen();
+  const address = server.httpServer?.address();
+  if (!address || typeof address === 'string') throw new Error('the dev server has no port');
+  const browser = await chromium.launch({ executablePath: chromiumPath, args: chromiumArgs, headless: true });
+  try {
+    const page = await browser.newPage();
+    page.on('pageerror', (e) => log(`page error: ${e.message}`));
+    await page.goto(`http://localhost:${address.port}/tests/bench/decode-harness.html`);
+    await page.waitForFunction(
+      () => (globalThis as { benchDecode?: { ready: boolean } }).benchDecode?.ready,
+      null,
+      {
+        timeout: 120_000,
+      },
+    );
+    await page.setInputFiles('#jpegs', files);
+    type Call =
+      | { fn: 'load' }
+      | { fn: 'appDecode'; count: number; size: number; decoders: number }
+      | { fn: 'variantDecode'; variant: string; count: number; size: number; workers: number }
+      | { fn: 'pixelDiff'; variant: string; size: number; images: number };
+    // One entry point into the harness: page.evaluate runs outside the page's CSP, which forbids eval.
+    const call = <T>(request: Call): Promise<T> =>
+      page.evaluate<unknown, Call>((r): Promise<unknown> => {
+        const h = (globalThis as unknown as { benchDecode: Harness }).benchDecode;
+        switch (r.fn) {
+          case 'load':
+            return h.load();
+          case 'appDecode':
+            return h.appDecode(r.count, r.size, r.decoders);
+          case 'variantDecode':
+            return h.variantDecode(r.variant, r.count, r.size, r.workers);
+          case 'pixelDiff':
+            return h.pixelDiff(r.variant, r.size, r.images);
+        }
+      }, request) as Promise<T>;
+    await call({ fn: 'load' });
+    const decoders = await page.evaluate(
+      () => (globalThis as unknown as { benchDecode: Harness }).benchDecode.decoders,
+    );
+    const rate = (r: { seconds: number }) => count / r.seconds;
+    const appRun = await call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders });
+    const app = { decoders, seconds: appRun.seconds, images_per_second: rate(appRun) };
+    log(`app: ${app.images_per_second.toFixed(1)} images/s with ${decoders} decoders`);
+    const oneRun = await call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders: 1 });
+    const appOne = { decoders: 1, seconds: oneRun.seconds, images_per_second: rate(oneRun) };
+    log(`app, one decoder: ${appOne.images_per_second.toFixed(1)} images/s`);
+    const variants: Record<string, unknown> = {};
+    if (!args.includes('--no-variants')) {
+      for (const variant of VARIANTS) {
+        try {
+          const run = await call<{ seconds: number }>({
+            fn: 'variantDecode',
+            variant,
+            count,
+            size,
+            workers: decoders,
+          });
+          const vsApp = await call<unknown>({ fn: 'pixelDiff', variant, size, images: 14 });
+          variants[variant] = { images_per_second: rate(run), workers: decoders, vs_app: vsApp };
+          log(`${variant}: ${rate(run).toFixed(1)} images/s, vs app ${JSON.stringify(vsApp)}`);
+        } catch (error) {
+          variants[variant] = { error: error instanceof Error ? error.message : String(error) };
+        }
+      }
+    }
+    return {
+      images: count,
+      size,
+      source: small ? 'all-200x150' : 'originals-600x450',
+      files: files.length,
+      pillow,
+      app,
+      app_one_decoder: appOne,
+      ratio: app.images_per_second / pillow.images_per_second,
+      ratio_one_decoder: appOne.images_per_second / pillow.images_per_second,
+      variants,
+      hardware_concurrency: availableParallelism(),
+      load_average: { start: loadStart, end: loadavg()[0] },
+    };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}

@@ -309,6 +309,7 @@ async function start(
       ),
       runId,
       weightsId: pretrained?.id ?? 'random',
+      datasetId: `${index.createdAt}|${index.count}`,
       resumeStore: resumeStore ?? undefined,
       resumeFrom: continuation?.point ?? null,
     });

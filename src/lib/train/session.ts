@@ -39,6 +39,11 @@ export interface SessionEnv {
   runId: string;
   /** Identifies the pretrained weights in feature-cache keys (features depend on them). */
   weightsId: string;
+  /**
+   * Identifies the image cache in feature-cache keys: features are stored by cache index, and a dataset ingested
+   * again at the same size puts other pixels at the same indices.
+   */
+  datasetId?: string;
   /** Gets a resume point after every epoch (src/lib/train/resume.ts). */
   resumeStore?: ResumeStore;
   /** Continues the run from this point (same config, same runId, same pretrained weights). */
@@ -154,7 +159,10 @@ export async function* runSession(
         : null,
     featureCache:
       config.featureCache && env.featureStore
-        ? { store: env.featureStore, key: `${config.backbone}|${env.weightsId}|${config.imageSize}` }
+        ? {
+            store: env.featureStore,
+            key: `${config.backbone}|${env.weightsId}|${config.imageSize}|${env.datasetId ?? ''}`,
+          }
         : config.featureCache
           ? undefined
           : false,

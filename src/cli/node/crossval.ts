@@ -32,6 +32,7 @@ import {
   MemoryFeatureStore,
   poolingSplit,
 } from '../../lib/train/featureCache.ts';
+import type { ImageDataset } from '../../lib/train/dataset.ts';
 import { train, type Network } from '../../lib/train/loop.ts';
 import { readInputFile } from '../args.ts';
 import { useNodeBackend } from './backend.ts';
@@ -142,7 +143,7 @@ export async function crossValidate(
     const preprocess = (x: tf.Tensor4D) => preprocessInput(x, spec.preprocessing);
     // The pooled features of every image, once.
     const tFeatures = now();
-    const extract = async (source: typeof dataset, indices: readonly number[], label: string) => {
+    const extract = async (source: ImageDataset, indices: readonly number[], label: string) => {
       let lastLog = 0;
       const extraction = extractFeatureBatches(
         base,

@@ -18,7 +18,8 @@
  *                        split's images through the whole network, report, model stored)
  *   seconds.results      the Results tab → the confusion matrix drawn
  *   seconds.total        the sum: first click to confusion matrix, without the bench's own steps
- *   test                 balanced_accuracy, macro_f1, accuracy, samples (test split of the sample)
+ *   test                 balanced_accuracy, macro_f1, accuracy, samples (test split of the sample), with the
+ *                        run's 95 % lesion-bootstrap CIs, Brier, ECE before/after temperature (evaluation.json)
  *   epochs               epochs run (early stopping)
  *   lessons              with --lessons: each built-in lesson's experiments run from the lesson panel ("Run this
  *                        experiment") on the same cache, in the lesson's order: seconds (click → run kept), the
@@ -156,6 +157,13 @@ export async function bench(args: string[]) {
       macro_avg: { f1: number };
       per_class: Record<string, { recall: number; support: number }>;
     };
+    const evaluation = entries.some((e) => e.filename === 'evaluation.json')
+      ? (JSON.parse(await text('evaluation.json')) as {
+          ci: Record<string, [number, number] | null>;
+          calibration: { brier: number; ece: number };
+          temperature: { value: number; calibration: { ece: number } } | null;
+        })
+      : null;
     const history = (await text('history.csv')).trim().split('\n').length - 1;
     await reader.close();
     const lessons = args.includes('--lessons') ? await timeLessons(page) : undefined;
@@ -175,8 +183,14 @@ export async function bench(args: string[]) {
       },
       test: {
         balanced_accuracy: metrics.balanced_accuracy,
+        balanced_accuracy_ci: evaluation?.ci.balanced_accuracy_ci ?? null,
         macro_f1: metrics.macro_avg.f1,
+        macro_f1_ci: evaluation?.ci.macro_f1_ci ?? null,
+        macro_auc_ci: evaluation?.ci.macro_auc_ci ?? null,
         accuracy: metrics.accuracy,
+        brier: evaluation?.calibration.brier ?? null,
+        ece: evaluation?.calibration.ece ?? null,
+        ece_after_temperature: evaluation?.temperature?.calibration.ece ?? null,
         samples: Object.values(metrics.per_class).reduce((sum, c) => sum + c.support, 0),
         recall: Object.fromEntries(Object.entries(metrics.per_class).map(([k, v]) => [k, v.recall])),
       },

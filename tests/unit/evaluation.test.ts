@@ -7,6 +7,7 @@ import { compareRuns } from '../../src/lib/runs/compare.ts';
 import { evaluateRun } from '../../src/lib/runs/evaluation.ts';
 import { createRun, parseRunRecord, RunFileError } from '../../src/lib/runs/record.ts';
 import { withTestResults } from '../../src/lib/runs/files.ts';
+import { exportRunZip, importRunZip } from '../../src/lib/runs/export.ts';
 import { bootstrapIntervals } from '../../src/lib/metrics/bootstrap.ts';
 import { calibration } from '../../src/lib/metrics/calibration.ts';
 import { applyTemperature, fitTemperature } from '../../src/lib/metrics/temperature.ts';
@@ -26,6 +27,18 @@ const val = { yTrue, yProb: probs() };
 const tta = probs();
 const lesionIds = yTrue.map((_, i) => `L${Math.floor(i / 2)}`);
 
+const baseConfig = () => ({
+  model: {
+    backbone: spec.id,
+    inputSize: 96,
+    preprocessing: spec.preprocessing,
+    head: { ...defaultHeadFor(spec.id), classes: DX.length },
+    classes: [...DX],
+    gradCamLayer: spec.gradCamLayer,
+  },
+  training: { seed: 1337 },
+});
+
 describe('a run’s evaluation', () => {
   const evaluation = evaluateRun({ classes: DX, yTrue, yProb, lesionIds, val, ttaProb: tta });
 
@@ -43,20 +56,7 @@ describe('a run’s evaluation', () => {
   });
 
   it('is kept in the record, read back checked, and shown in the comparison', () => {
-    const run = createRun({
-      name: 'r',
-      config: {
-        model: {
-          backbone: spec.id,
-          inputSize: 96,
-          preprocessing: spec.preprocessing,
-          head: { ...defaultHeadFor(spec.id), classes: DX.length },
-          classes: [...DX],
-          gradCamLayer: spec.gradCamLayer,
-        },
-        training: { seed: 1337 },
-      },
-    });
+    const run = createRun({ name: 'r', config: baseConfig() });
     const done = {
       ...withTestResults(run, { imageIds: yTrue.map((_, i) => `ISIC_${i}`), yTrue, yProb }),
       evaluation,
@@ -74,5 +74,15 @@ describe('a run’s evaluation', () => {
     expect(() => parseRunRecord(bad, 'stored run')).toThrow(
       /stored run: evaluation\.ci\.balanced_accuracy_ci low 0\.9 is above high 0\.1/,
     );
+  });
+
+  it('travels in the run zip as evaluation.json', async () => {
+    const run = createRun({ name: 'zip', config: baseConfig() });
+    const done = {
+      ...withTestResults(run, { imageIds: yTrue.map((_, i) => `ISIC_${i}`), yTrue, yProb }),
+      evaluation,
+    };
+    const imported = await importRunZip(await exportRunZip(done, null), 'run.zip');
+    expect(imported.run.evaluation).toEqual(evaluation);
   });
 });

@@ -8,6 +8,7 @@
  *   classification_report.csv  per class + accuracy, balanced accuracy, averages         } evaluated
  *   confusion_matrix.csv       rows = true class, columns = predicted                    }
  *   predictions.json           test predictions by image id (the `metrics` CLI's input), when kept
+ *   evaluation.json            95 % bootstrap CIs, calibration (Brier, ECE, reliability bins, temperature), TTA
  *   model/model.json           the model in TensorFlow.js layers format, loadable with
  *   model/weights.bin            tf.loadLayersModel(tf.io.browserFiles([model.json, weights.bin]))
  *   charts/<name>.svg          the charts as the page drew them
@@ -49,6 +50,7 @@ import {
   RUN_STATUSES,
   type RunRecord,
 } from './record.ts';
+import { parseRunEvaluation } from './evaluation.ts';
 
 export const RUN_ZIP_FORMAT = 'lesion-lab-run';
 export const RUN_ZIP_VERSION = 1;
@@ -61,6 +63,7 @@ export const RUN_ZIP_FILES = {
   report: 'classification_report.csv',
   confusion: 'confusion_matrix.csv',
   predictions: 'predictions.json',
+  evaluation: 'evaluation.json',
   modelJson: 'model/model.json',
   weights: 'model/weights.bin',
   readme: 'README.txt',
@@ -172,6 +175,9 @@ export async function exportRunZip(
       RUN_ZIP_FILES.predictions,
       predictionsJsonText(checked.predictions, checked.config.model.classes),
     );
+  }
+  if (checked.evaluation) {
+    texts.set(RUN_ZIP_FILES.evaluation, `${JSON.stringify(checked.evaluation, null, 2)}\n`);
   }
   let weights: Uint8Array | null = null;
   if (model) {
@@ -545,6 +551,15 @@ export async function importRunZip(blob: Blob, zipName = 'the zip'): Promise<Imp
     predictions = parseTestPredictions(json, config.model.classes, RUN_ZIP_FILES.predictions);
   }
 
+  let evaluation = null;
+  if (entries.has(RUN_ZIP_FILES.evaluation)) {
+    evaluation = parseRunEvaluation(
+      parseJson(await text(RUN_ZIP_FILES.evaluation), RUN_ZIP_FILES.evaluation),
+      new FieldReader(RUN_ZIP_FILES.evaluation),
+      'the evaluation',
+    );
+  }
+
   const modelArtifacts = await readModel(entries, zipName, listed.has(RUN_ZIP_FILES.modelJson));
 
   const charts: Record<string, string> = {};
@@ -573,6 +588,7 @@ export async function importRunZip(blob: Blob, zipName = 'the zip'): Promise<Imp
     events,
     metrics,
     predictions,
+    evaluation,
   };
   return { run: parseRunRecord(run, RUN_ZIP_FILES.run), modelArtifacts, charts };
 }

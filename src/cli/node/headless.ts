@@ -20,14 +20,24 @@ import type { Metadata } from '../../lib/data/types.ts';
 import { classificationReport, reportToJson } from '../../lib/metrics/report.ts';
 import { getBackbone, type BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { buildHead, headConfig, useKerasBatchNormSemantics, type HeadKind } from '../../lib/model/heads.ts';
+import { metadataWidth } from '../../lib/model/fused-head.ts';
+import { metadataFusion, type Fusion } from '../../lib/model/fusion.ts';
+import {
+  encodeRecords,
+  fitMetadataEncoding,
+  metadataDim,
+  metadataFeatureNames,
+  recordValues,
+  type MetadataEncoding,
+} from '../../lib/model/metadata-features.ts';
 import { preprocessInput } from '../../lib/model/preprocess.ts';
 import { trainClassWeights } from '../../lib/split/classWeights.ts';
 import { splitRecords, type Ratios, type Split, type SplitName } from '../../lib/split/split.ts';
 import type { Monitor } from '../../lib/train/callbacks.ts';
 import { MemoryCheckpointStore, writeWeights } from '../../lib/train/checkpoint.ts';
-import type { FeatureStore } from '../../lib/train/featureCache.ts';
+import { MemoryFeatureStore, type FeatureStore } from '../../lib/train/featureCache.ts';
 import type { EpochLog, TrainLog } from '../../lib/train/logs.ts';
-import { predict, train, type Network, type TrainOptions } from '../../lib/train/loop.ts';
+import { predict, train, type MetadataRows, type Network, type TrainOptions } from '../../lib/train/loop.ts';
 import { readInputFile } from '../args.ts';
 import { lackingKernels, useNodeBackend, type NodeBackend } from './backend.ts';
 import {
@@ -82,6 +92,11 @@ export interface HeadlessConfig {
   inferenceBatchSize: number;
   /** Keep per-image test predictions in the result. */
   predictions: boolean;
+  /**
+   * Fuse the tabular metadata (age, sex, localization; encoded on the train split) with the image features:
+   * null for an image-only head.
+   */
+  meta: { fusion: Fusion; units: number } | null;
 }
 
 export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' | 'weights'> = {
@@ -105,6 +120,7 @@ export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' 
   fineTune: null,
   inferenceBatchSize: 32,
   predictions: true,
+  meta: null,
 };
 
 /** A log line for stderr: the core's TrainLogs plus the data and model steps of this pipeline. */
@@ -171,6 +187,21 @@ export interface HeadlessHooks {
    * measured step times. Return null to stop after phase 1.
    */
   decideFineTune?: (phaseOne: PhaseSummary, totals: Split['totals']) => Promise<FineTuneConfig | null>;
+  /**
+   * Shared between runs on the same images (the accuracy bench's image-only and metadata runs): the decoded images
+   * are kept here after the first run, and phase 1's pooled features in `features`.
+   */
+  shared?: SharedData;
+}
+
+/** What two runs on the same data and backbone can share. */
+export interface SharedData {
+  decoded?: { key: string; value: Awaited<ReturnType<typeof decodeImages>> };
+  features: FeatureStore;
+}
+
+export function sharedData(): SharedData {
+  return { features: new MemoryFeatureStore() };
 }
 
 const now = (): number => performance.now();
@@ -283,8 +314,15 @@ export function cutBelowTopBlocks(base: tf.LayersModel, spec: BackboneSpec, bloc
  */
 function fineTuneNetwork(network: Network, cut: Cut): Network {
   const input = tf.input({ shape: cut.top.inputs[0]!.shape.slice(1) as number[], name: 'cut_input' });
-  const output = network.head.apply(cut.top.apply(input)) as tf.SymbolicTensor;
-  const head = tf.model({ inputs: input, outputs: output, name: 'top_and_head' });
+  const top = cut.top.apply(input) as tf.SymbolicTensor;
+  const width = metadataWidth(network.head);
+  const metadata = width === null ? null : tf.input({ shape: [width], name: 'metadata' });
+  const output = network.head.apply(metadata ? [top, metadata] : top) as tf.SymbolicTensor;
+  const head = tf.model({
+    inputs: metadata ? [input, metadata] : input,
+    outputs: output,
+    name: 'top_and_head',
+  });
   for (const layer of cut.top.layers) {
     layer.trainable = layer.getClassName() !== 'BatchNormalization' && layer.getClassName() !== 'InputLayer';
   }
@@ -334,9 +372,10 @@ async function testMetrics(
   indices: number[],
   imageIds: string[],
   config: HeadlessConfig,
+  metadata: MetadataRows | null,
 ): Promise<TestMetrics> {
   const t0 = now();
-  const prediction = await predict(network, dataset, indices, config.inferenceBatchSize);
+  const prediction = await predict(network, dataset, indices, config.inferenceBatchSize, metadata);
   const k = DX.length;
   const yProb = prediction.yTrue.map((_, i) => Array.from(prediction.probs.subarray(i * k, (i + 1) * k)));
   const report = classificationReport({
@@ -489,11 +528,16 @@ export async function trainHeadless(
     throw new Error(`no image of ${config.images} matches a row of ${metadata.fileName} (by image_id)`);
   }
   const chosen = config.limit === null ? matched : stratifiedSubset(matched, config.limit, config.seed);
-  const decoded = await decodeImages(chosen, {
-    size: config.size,
-    onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
-    progressEvery: chosen.length > 2000 ? 1000 : 100,
-  });
+  const decodeKey = `${config.images}|${config.size}|${chosen.map((m) => m.record.imageId).join(',')}`;
+  const reuse = hooks.shared?.decoded?.key === decodeKey ? hooks.shared.decoded.value : null;
+  const decoded =
+    reuse ??
+    (await decodeImages(chosen, {
+      size: config.size,
+      onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
+      progressEvery: chosen.length > 2000 ? 1000 : 100,
+    }));
+  if (hooks.shared) hooks.shared.decoded = { key: decodeKey, value: decoded };
   const { dataset, images } = decoded;
   timing.data_seconds = (now() - t) / 1000;
 
@@ -503,6 +547,19 @@ export async function trainHeadless(
   );
   const idx = indicesBySplit(images, split);
   const weightsByDx = config.classWeights ? trainClassWeights(split, { absent: 'zero' }) : null;
+  // The metadata encoding is fitted on the train split only (its age mean/sd and vocabularies).
+  const encoding: MetadataEncoding | null = config.meta
+    ? fitMetadataEncoding(idx.train.map((i) => recordValues(images[i]!.record)))
+    : null;
+  const metadataRows: MetadataRows | null = encoding
+    ? {
+        values: encodeRecords(
+          encoding,
+          images.map((m) => recordValues(m.record)),
+        ),
+        dim: metadataDim(encoding),
+      }
+    : null;
   onLog({
     type: 'data',
     stage: 'split',
@@ -521,7 +578,15 @@ export async function trainHeadless(
     if (config.weights !== null) weights = await loadWeightsFromPath(base, config.weights);
     const head = buildHead(
       (base.outputs[0]!.shape as number[]).slice(1),
-      headConfig({ kind: config.head, hiddenUnits: config.hiddenUnits, dropout: config.dropout }),
+      headConfig({
+        kind: config.head,
+        hiddenUnits: config.hiddenUnits,
+        dropout: config.dropout,
+        metadata:
+          encoding && config.meta
+            ? metadataFusion({ features: metadataDim(encoding), ...config.meta })
+            : null,
+      }),
     );
     disposables.push(head);
     seedHeadWeights(head, config.seed);
@@ -548,7 +613,7 @@ export async function trainHeadless(
     timing.model_seconds = (now() - t) / 1000;
 
     const common = {
-      data: { dataset, train: idx.train, val: idx.val },
+      data: { dataset, train: idx.train, val: idx.val, metadata: metadataRows },
       classNames: DX,
       batchSize: config.batchSize,
       classWeights: weightsByDx ? DX.map((dx: Dx) => weightsByDx[dx]) : null,
@@ -568,13 +633,21 @@ export async function trainHeadless(
           ? null
           : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
       inferenceBatchSize: config.inferenceBatchSize,
+      ...(hooks.shared && config.weights !== null
+        ? {
+            featureCache: {
+              store: hooks.shared.features,
+              key: `${spec.id}|${config.weights ?? 'random'}|${config.size}`,
+            },
+          }
+        : {}),
     } satisfies Partial<TrainOptions>;
 
     const phases: PhaseSummary[] = [];
     const testIds = idx.test.map((i) => images[i]!.record.imageId);
     const runTest = async (net: Network, phase: 1 | 2): Promise<TestMetrics | null> => {
       if (idx.test.length === 0) return null;
-      const metrics = await testMetrics(net, dataset, idx.test, testIds, config);
+      const metrics = await testMetrics(net, dataset, idx.test, testIds, config, metadataRows);
       onLog({
         type: 'test',
         phase,
@@ -657,6 +730,7 @@ export async function trainHeadless(
         reduce_lr_patience: config.reduceLrPatience,
         fine_tune: ft,
         augmentation: null,
+        meta: config.meta,
       },
       data: {
         container,
@@ -677,6 +751,8 @@ export async function trainHeadless(
         },
         class_weights: weightsByDx,
         decode_seconds: decoded.seconds,
+        metadata_encoding: encoding,
+        metadata_features: encoding ? metadataFeatureNames(encoding) : null,
       },
       model: modelInfo,
       phases,

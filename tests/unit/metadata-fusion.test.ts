@@ -178,7 +178,7 @@ function loadData(): { dataset: MemoryImageDataset; chosen: LesionRecord[] } {
     const decoded = jpeg.decode(bytes, { useTArray: true });
     pixels.push(resizeRgb({ ...decoded, channels: 4 }, SIZE, SIZE).data);
     chosen.push(r);
-    want[r.dx] -= 1;
+    want[r.dx] = want[r.dx]! - 1;
   }
   const all = new Uint8Array(pixels.length * SIZE * SIZE * 3);
   pixels.forEach((p, i) => all.set(p, i * SIZE * SIZE * 3));

@@ -6,7 +6,8 @@
  * similar first: candidates for one lesion filed under two ids (src/lib/data/near-duplicates.ts). Prints
  * `{"pairs": [{a, b, similarity, lesion_a, lesion_b, dx_a, dx_b}], "images", "seconds", "self_check", …}`; the
  * self-check compares the similarities of the known duplicates (same lesion id) with those of different lesions.
- * `--features` keeps the extracted features in a file (raw float32) and reuses it when it matches.
+ * `--features` keeps the extracted features in a file (raw float32, with `<file>.json` naming the image of each row)
+ * and reuses it when it matches; `npm run -s bench -- accuracy --features <file>` trains on them.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -100,6 +101,14 @@ export const command: CliCommand = {
       });
       const images = decoded.images;
       const featuresPath = options.features;
+      // Beside the raw floats: which image each row is, and what made them (the accuracy bench reads it).
+      const featureFileInfo = () => ({
+        backbone: spec.id,
+        weights: options.weights,
+        size,
+        dim,
+        image_ids: images.map((m) => m.record.imageId),
+      });
       let features = featuresPath ? await readFeatures(featuresPath, images.length * dim) : null;
       let featureSeconds = 0;
       if (features) {
@@ -130,7 +139,10 @@ export const command: CliCommand = {
         }
         features = step.value.values;
         featureSeconds = (performance.now() - t) / 1000;
-        if (featuresPath) await writeFile(featuresPath, new Uint8Array(features.buffer));
+        if (featuresPath) {
+          await writeFile(featuresPath, new Uint8Array(features.buffer));
+          await writeFile(`${featuresPath}.json`, JSON.stringify(featureFileInfo()));
+        }
       }
       const t = performance.now();
       const search = findNearDuplicates(

@@ -35,13 +35,20 @@ import { trainClassWeights } from '../../lib/split/classWeights.ts';
 import { splitRecords, type Ratios, type Split, type SplitName } from '../../lib/split/split.ts';
 import type { Monitor } from '../../lib/train/callbacks.ts';
 import { MemoryCheckpointStore, writeWeights } from '../../lib/train/checkpoint.ts';
-import { MemoryFeatureStore, type FeatureStore } from '../../lib/train/featureCache.ts';
+import {
+  featureKey,
+  MemoryFeatureStore,
+  poolingSplit,
+  type FeatureStore,
+} from '../../lib/train/featureCache.ts';
+import type { ImageDataset } from '../../lib/train/dataset.ts';
 import type { EpochLog, TrainLog } from '../../lib/train/logs.ts';
 import { predict, train, type MetadataRows, type Network, type TrainOptions } from '../../lib/train/loop.ts';
 import { readInputFile } from '../args.ts';
 import { lackingKernels, useNodeBackend, type NodeBackend } from './backend.ts';
 import {
   decodeImages,
+  lazyDataset,
   listImages,
   stratifiedSubset,
   type ImageContainer,
@@ -198,6 +205,30 @@ export interface HeadlessHooks {
 export interface SharedData {
   decoded?: { key: string; value: Awaited<ReturnType<typeof decodeImages>> };
   features: FeatureStore;
+  /**
+   * Pooled base features of the images already computed (e.g. by `cli near-duplicates --features`, same backbone,
+   * weights and size), by image id: phase 1 then trains and tests on them, and images are decoded only if something
+   * needs their pixels (phase 2 does).
+   */
+  pooled?: PooledFeatures;
+}
+
+export interface PooledFeatures {
+  imageIds: readonly string[];
+  /** imageIds.length × dim values. */
+  values: Float32Array;
+  dim: number;
+}
+
+function pooledRows(pooled: PooledFeatures, imageIds: readonly string[]): Float32Array {
+  const row = new Map(pooled.imageIds.map((id, i) => [id, i]));
+  const out = new Float32Array(imageIds.length * pooled.dim);
+  imageIds.forEach((id, i) => {
+    const r = row.get(id);
+    if (r === undefined) throw new Error(`the precomputed features have no row for image ${id}`);
+    out.set(pooled.values.subarray(r * pooled.dim, (r + 1) * pooled.dim), i * pooled.dim);
+  });
+  return out;
 }
 
 export function sharedData(): SharedData {
@@ -373,9 +404,12 @@ async function testMetrics(
   imageIds: string[],
   config: HeadlessConfig,
   metadata: MetadataRows | null,
+  pooled: PooledFeatures | null = null,
 ): Promise<TestMetrics> {
   const t0 = now();
-  const prediction = await predict(network, dataset, indices, config.inferenceBatchSize, metadata);
+  const prediction = pooled
+    ? await predictPooled(network, dataset.labels, indices, imageIds, pooled, metadata)
+    : await predict(network, dataset, indices, config.inferenceBatchSize, metadata);
   const k = DX.length;
   const yProb = prediction.yTrue.map((_, i) => Array.from(prediction.probs.subarray(i * k, (i + 1) * k)));
   const report = classificationReport({
@@ -404,6 +438,39 @@ async function testMetrics(
     };
   }
   return metrics;
+}
+
+/** The phase-1 network's predictions from precomputed pooled features (the head after its pooling). */
+async function predictPooled(
+  network: Network,
+  labels: ArrayLike<number>,
+  indices: readonly number[],
+  imageIds: readonly string[],
+  pooled: PooledFeatures,
+  metadata: MetadataRows | null,
+): Promise<Awaited<ReturnType<typeof predict>>> {
+  const { pool, rest } = poolingSplit(network.head);
+  if (!pool) throw new Error('precomputed pooled features need a head that starts with global average pooling');
+  const rows = pooledRows(pooled, imageIds);
+  const out = tf.tidy(() => {
+    const x = tf.tensor2d(rows, [indices.length, pooled.dim]);
+    if (!metadata) return rest.predict(x) as tf.Tensor;
+    const m = new Float32Array(indices.length * metadata.dim);
+    indices.forEach((index, i) =>
+      m.set(metadata.values.subarray(index * metadata.dim, (index + 1) * metadata.dim), i * metadata.dim),
+    );
+    return rest.predict([x, tf.tensor2d(m, [indices.length, metadata.dim])]) as tf.Tensor;
+  });
+  const probs = (await out.data()) as Float32Array;
+  out.dispose();
+  const k = probs.length / indices.length;
+  const yTrue = indices.map((i) => labels[i]!);
+  const yPred = yTrue.map((_, i) => {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+    return best;
+  });
+  return { probs, yTrue, yPred };
 }
 
 interface PhaseRun {
@@ -530,14 +597,19 @@ export async function trainHeadless(
   const chosen = config.limit === null ? matched : stratifiedSubset(matched, config.limit, config.seed);
   const decodeKey = `${config.images}|${config.size}|${chosen.map((m) => m.record.imageId).join(',')}`;
   const reuse = hooks.shared?.decoded?.key === decodeKey ? hooks.shared.decoded.value : null;
-  const decoded =
-    reuse ??
-    (await decodeImages(chosen, {
-      size: config.size,
-      onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
-      progressEvery: chosen.length > 2000 ? 1000 : 100,
-    }));
-  if (hooks.shared) hooks.shared.decoded = { key: decodeKey, value: decoded };
+  const pooled = config.weights !== null ? (hooks.shared?.pooled ?? null) : null;
+  const decoded: { dataset: ImageDataset; images: MatchedImage[]; skipped: SkippedImage[]; seconds: number } =
+    pooled
+      ? { dataset: lazyDataset(chosen, config.size), images: [...chosen], skipped: [], seconds: 0 }
+      : (reuse ??
+        (await decodeImages(chosen, {
+          size: config.size,
+          onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
+          progressEvery: chosen.length > 2000 ? 1000 : 100,
+        })));
+  if (hooks.shared && !pooled) {
+    hooks.shared.decoded = { key: decodeKey, value: decoded as Awaited<ReturnType<typeof decodeImages>> };
+  }
   const { dataset, images } = decoded;
   timing.data_seconds = (now() - t) / 1000;
 
@@ -612,6 +684,18 @@ export async function trainHeadless(
     onLog({ type: 'model', ...modelInfo });
     timing.model_seconds = (now() - t) / 1000;
 
+    const featureCacheKey = `${spec.id}|${config.weights ?? 'random'}|${config.size}`;
+    if (pooled && hooks.shared) {
+      const { pool } = poolingSplit(head);
+      if (!pool) throw new Error('precomputed pooled features need a head that starts with global average pooling');
+      for (const name of ['train', 'val'] as const) {
+        const ids = idx[name].map((i) => images[i]!.record.imageId);
+        await hooks.shared.features.put(
+          featureKey(featureCacheKey, true, config.size, idx[name]),
+          pooledRows(pooled, ids),
+        );
+      }
+    }
     const common = {
       data: { dataset, train: idx.train, val: idx.val, metadata: metadataRows },
       classNames: DX,
@@ -634,12 +718,7 @@ export async function trainHeadless(
           : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
       inferenceBatchSize: config.inferenceBatchSize,
       ...(hooks.shared && config.weights !== null
-        ? {
-            featureCache: {
-              store: hooks.shared.features,
-              key: `${spec.id}|${config.weights ?? 'random'}|${config.size}`,
-            },
-          }
+        ? { featureCache: { store: hooks.shared.features, key: featureCacheKey } }
         : {}),
     } satisfies Partial<TrainOptions>;
 
@@ -647,7 +726,15 @@ export async function trainHeadless(
     const testIds = idx.test.map((i) => images[i]!.record.imageId);
     const runTest = async (net: Network, phase: 1 | 2): Promise<TestMetrics | null> => {
       if (idx.test.length === 0) return null;
-      const metrics = await testMetrics(net, dataset, idx.test, testIds, config, metadataRows);
+      const metrics = await testMetrics(
+        net,
+        dataset,
+        idx.test,
+        testIds,
+        config,
+        metadataRows,
+        phase === 1 ? pooled : null,
+      );
       onLog({
         type: 'test',
         phase,

@@ -80,6 +80,11 @@ export function hashString(text: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** The store key of one split's features (the loop's feature cache; a caller may fill the store ahead). */
+export function featureKey(key: string, pool: boolean, inputSize: number, indices: ArrayLike<number>): string {
+  return `${key}|${pool ? 'gap' : 'map'}|${inputSize}|${hashIndices(indices)}`;
+}
+
 /** A hash of an index list, so a cache key changes with the split. */
 export function hashIndices(indices: ArrayLike<number>): string {
   let h = 0x811c9dc5;

@@ -45,6 +45,7 @@ import { TrainConfigError } from './errors.ts';
 import type { ImageDataset } from './dataset.ts';
 import {
   extractFeatureBatches,
+  featureKey,
   hashIndices,
   MemoryFeatureStore,
   poolingSplit,
@@ -595,7 +596,7 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
   const result: Partial<Record<Split, Float32Array>> = {};
   for (const split of ['train', 'val'] as const) {
     const indices = options.data[split];
-    const key = `${cache.key}|${pool ? 'gap' : 'map'}|${network.inputSize}|${hashIndices(indices)}`;
+    const key = featureKey(cache.key, pool, network.inputSize, indices);
     const t0 = now();
     const hit = await cache.store.get(key);
     const dim = shape.reduce((a, b) => a * b, 1);

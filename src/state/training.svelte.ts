@@ -3,6 +3,7 @@
  * reason), the live run (logs from TrainClient), and keeping the run as a RunRecord (LabClient) as it goes: saved
  * after every epoch, and when it ends with its best model and test results.
  */
+import { DEFAULT_METADATA_UNITS, type Fusion } from '../lib/model/fusion.ts';
 import { DX } from '../lib/data/dx.ts';
 import { IMAGE_SIZES, type ImageSize } from '../lib/data/types.ts';
 import {
@@ -90,6 +91,9 @@ export interface TrainForm {
   p2Epochs: string;
   p2LearningRate: string;
   backend: RunConfig['backend'];
+  /** Fuse age, sex and site with the image features (src/lib/model/fusion.ts). */
+  metadata: boolean;
+  fusion: Fusion;
 }
 
 export type FormField = keyof TrainForm | 'weightsFiles';
@@ -131,6 +135,8 @@ export function defaultForm(): TrainForm {
     p2Epochs: '5',
     p2LearningRate: '1e-5',
     backend: 'auto',
+    metadata: false,
+    fusion: 'concat',
   };
 }
 
@@ -282,6 +288,7 @@ export function validateForm(
       : null,
     phase2: form.phase2 ? { blocks: p2Blocks, epochs: p2Epochs, learningRate: p2LearningRate } : null,
     backend: form.backend,
+    metadata: form.metadata ? { fusion: form.fusion, units: DEFAULT_METADATA_UNITS } : null,
   };
   try {
     runConfig(config);
@@ -476,6 +483,21 @@ function createTraining() {
     switch (log.type) {
       case 'prepared':
         prepared = log;
+        // With metadata fusion the run keeps the encoding fitted on its train split: Predict encodes with it.
+        if (run && log.metadata) {
+          const model = run.config.model;
+          run = {
+            ...run,
+            config: {
+              ...run.config,
+              model: {
+                ...model,
+                metadata: log.metadata.encoding,
+                head: { ...model.head, metadata: log.metadata.fusion },
+              },
+            },
+          };
+        }
         break;
       case 'backend':
       case 'recovered':

@@ -13,6 +13,7 @@ import {
   type BackboneId,
 } from '../model/backbones/catalog.ts';
 import { headConfig, type HeadConfig } from '../model/head-config.ts';
+import { FUSIONS, type Fusion } from '../model/fusion.ts';
 import { DEFAULT_RATIOS, DEFAULT_SEED, validateRatios, type Ratios } from '../split/split.ts';
 import { BACKEND_NAMES } from './backend-names.ts';
 import {
@@ -50,6 +51,11 @@ export interface RunConfig {
   featureCache: boolean;
   /** Shuffling and augmentation seed. */
   seed: number;
+  /**
+   * Fuse age, sex and localization (encoded on the train split) with the image features; null: image only.
+   * The head's metadata width follows from the encoding, so it is set by the session.
+   */
+  metadata: { fusion: Fusion; units: number } | null;
 }
 
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
@@ -70,6 +76,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
   backend: 'auto',
   featureCache: true,
   seed: DEFAULT_SEED,
+  metadata: null,
 };
 
 function wholeAtLeast(name: string, value: number, min: number): void {
@@ -145,6 +152,14 @@ export function runConfig(partial: Partial<RunConfig> = {}): RunConfig {
     wholeAtLeast('phase2.blocks', config.phase2.blocks, 1);
     wholeAtLeast('phase2.epochs', config.phase2.epochs, 1);
     if (config.phase2.learningRate !== undefined) positive('phase2.learningRate', config.phase2.learningRate);
+  }
+  if (config.metadata) {
+    if (!FUSIONS.includes(config.metadata.fusion)) {
+      throw new TrainConfigError(
+        `metadata.fusion must be one of ${FUSIONS.join(', ')}; got ${config.metadata.fusion}`,
+      );
+    }
+    wholeAtLeast('metadata.units', config.metadata.units, 1);
   }
   if (config.backend !== 'auto' && !BACKEND_NAMES.includes(config.backend)) {
     throw new TrainConfigError(

@@ -3,6 +3,8 @@
  * the UI). Epochs and batches are 1-based, as Keras prints them; `phase` is 1 (frozen base) or 2 (fine-tuning).
  * Every value is plain data (structured-clone safe).
  */
+import type { MetadataFusion } from '../model/fusion.ts';
+import type { MetadataEncoding } from '../model/metadata-features.ts';
 import type { Monitor } from './callbacks.ts';
 
 export type Phase = 1 | 2;
@@ -190,6 +192,11 @@ export interface PreparedLog {
   /** Per class, in class order; null when class weights are off. */
   classWeights: number[] | null;
   classNames: string[];
+  /**
+   * With metadata fusion on: the encoding fitted on the train split (saved with the run, so Predict encodes the
+   * same way) and the head's fusion settings. Absent for an image-only run.
+   */
+  metadata?: { encoding: MetadataEncoding; fusion: MetadataFusion };
 }
 
 /** The test split scored with the trained network (after training ends, unless it was stopped). */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { dxIndex } from '../../src/lib/data/dx.ts';
+import { DX, dxIndex } from '../../src/lib/data/dx.ts';
 import { parseMetadata } from '../../src/lib/data/metadata.ts';
 import { resizeRgb } from '../../src/lib/data/resize.ts';
 import type { LesionRecord } from '../../src/lib/data/types.ts';
@@ -24,6 +24,11 @@ import {
   parseMetadataEncoding,
   recordValues,
 } from '../../src/lib/model/metadata-features.ts';
+import { gradCamImage } from '../../src/lib/model/gradcam.ts';
+import { predictImage } from '../../src/lib/predict.ts';
+import { exportRunZip, importRunZip } from '../../src/lib/runs/export.ts';
+import { loadRunModel, modelArtifacts } from '../../src/lib/runs/model.ts';
+import { createRun, modelConfigFor } from '../../src/lib/runs/record.ts';
 import { MemoryImageDataset } from '../../src/lib/train/dataset.ts';
 import { poolingSplit } from '../../src/lib/train/featureCache.ts';
 import type { EpochLog } from '../../src/lib/train/logs.ts';
@@ -254,5 +259,62 @@ describe('training with metadata', () => {
       n.head.dispose();
       n.base.dispose();
     }
+  });
+});
+
+describe('a metadata run through export, import, Predict and Grad-CAM', () => {
+  it('keeps the encoding in config.json, imports, and predicts with the typed metadata', async () => {
+    const encoding = fitMetadataEncoding(records.slice(0, 3000).map(recordValues));
+    const dim = metadataDim(encoding);
+    const input = tf.input({ shape: [96, 96, 3] });
+    const conv = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 4, activation: 'relu', name: 'last_conv' });
+    const base = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
+    const head = headConfig({ kind: 'gap-dense', metadata: metadataFusion({ features: dim, fusion: 'metablock' }) });
+    const model = composeModel(base, buildHead([6], head));
+    const run = createRun({
+      name: 'metadata run',
+      config: {
+        model: { ...modelConfigFor('mobilenet_v2_0.35', 96, head, DX), gradCamLayer: 'last_conv', metadata: encoding },
+        training: { metadata: { fusion: 'metablock', units: 32 } },
+      },
+    });
+    const zip = await exportRunZip(run, await modelArtifacts(model));
+    const imported = await importRunZip(zip, 'run.zip');
+    expect(imported.run.config.model.metadata).toEqual(encoding);
+    expect(imported.run.config.model.head.metadata).toEqual(head.metadata);
+    const loaded = await loadRunModel(imported.modelArtifacts!, imported.run.config.model, 'model.json');
+    const classifier = { model: loaded, preprocessing: 'tf' as const, classes: DX, metadata: encoding };
+    const { width, height, data } = jpeg.decode(readFileSync(join(DATA, 'all-200x150', 'ISIC_0024306.jpg')), {
+      useTArray: true,
+    });
+    const image = { width, height, data, channels: 4 as const };
+    const young = await predictImage(classifier, image, { metadata: { age: 20, sex: 'female', localization: 'face' } });
+    const old = await predictImage(classifier, image, { metadata: { age: 85, sex: 'male', localization: 'back' } });
+    const unknown = await predictImage(classifier, image);
+    expect(young.probabilities).not.toEqual(old.probabilities);
+    expect(unknown.probabilities).toHaveLength(7);
+    // The imported model predicts as the original did on the same inputs.
+    const original = await predictImage({ ...classifier, model }, image, {
+      metadata: { age: 20, sex: 'female', localization: 'face' },
+    });
+    young.probabilities.forEach((p, i) => expect(p).toBeCloseTo(original.probabilities[i]!, 6));
+    const tta = await predictImage(classifier, image, { tta: true, metadata: { age: 20, sex: null, localization: null } });
+    expect(tta.tta).toBe(true);
+    const cam = await gradCamImage(classifier, image, {
+      layerName: 'last_conv',
+      metadataValues: { age: 20, sex: 'female', localization: 'face' },
+    });
+    expect(cam.width).toBe(width);
+    cam.probabilities.forEach((p, i) => expect(p).toBeCloseTo(young.probabilities[i]!, 5));
+
+    // A config whose head width disagrees with its encoding is refused by field.
+    const bad = structuredClone(run);
+    bad.config.model.head.metadata!.features = dim + 1;
+    await expect(exportRunZip(bad, null)).rejects.toThrow(/head\.metadata\.features/);
+    // An image-only config for this two-input model is refused at load.
+    const { metadata: _m, ...imageOnly } = imported.run.config.model;
+    await expect(loadRunModel(imported.modelArtifacts!, imageOnly, 'model.json')).rejects.toThrow(/input/);
+    loaded.dispose();
+    model.dispose();
   });
 });

@@ -12,15 +12,20 @@ function createPredict() {
   let error = $state<string | null>(null);
   let working = $state(false);
   /** What the user says about the lesion, for a run whose model takes metadata; blank means unknown. */
-  const metadata = $state({ age: '', sex: '', localization: '' });
+  // A number input's bind:value holds a number, or null when empty.
+  const metadata = $state<{ age: number | string | null; sex: string; localization: string }>({
+    age: null,
+    sex: '',
+    localization: '',
+  });
   let token = 0;
 
   /** The typed metadata as the encoder takes it; an age that is not a number in 0–120 is an error. */
   function metadataValues(): MetadataValues | string {
-    const text = metadata.age.trim();
+    const text = String(metadata.age ?? '').trim();
     const age = text === '' ? null : Number(text);
     if (age !== null && !(Number.isFinite(age) && age >= 0 && age <= 120)) {
-      return `Age "${metadata.age}" is not a number of years from 0 to 120 (leave it empty if unknown).`;
+      return `Age "${text}" is not a number of years from 0 to 120 (leave it empty if unknown).`;
     }
     return { age, sex: metadata.sex || null, localization: metadata.localization || null };
   }

@@ -3,6 +3,7 @@
  * reason), the live run (logs from TrainClient), and keeping the run as a RunRecord (LabClient) as it goes: saved
  * after every epoch, and when it ends with its best model and test results.
  */
+import { duplicates } from './duplicates.svelte.ts';
 import { DEFAULT_METADATA_UNITS, type Fusion } from '../lib/model/fusion.ts';
 import { DX } from '../lib/data/dx.ts';
 import { IMAGE_SIZES, type ImageSize } from '../lib/data/types.ts';
@@ -454,7 +455,7 @@ function createTraining() {
       else if (event.type === 'memory') {
         memory = event.memory;
         peakMemoryBytes = Math.max(peakMemoryBytes, event.memory.numBytes);
-      } else onLog(event.log);
+      } else if (event.type === 'log') onLog(event.log);
     });
     return client;
   }
@@ -556,7 +557,12 @@ function createTraining() {
   /** Starts a run with the form's settings; `name` names it in the Runs table (lessons name their experiments). */
   async function start(options: { name?: string } = {}) {
     submitted = true;
-    const { config } = validated;
+    // Possible duplicates the user keeps together go to one split (src/lib/split/split.ts, `together`).
+    const together = duplicates.keptPairs();
+    const config =
+      validated.config && together.length > 0 && validated.config.split
+        ? { ...validated.config, split: { ...validated.config.split, together } }
+        : validated.config;
     if (!config) return;
     if (state === 'training' || state === 'preparing' || state === 'paused' || state === 'stopping') return;
     const trainer = ensureClient();
@@ -749,6 +755,14 @@ function createTraining() {
     },
     get prepared() {
       return prepared;
+    },
+    /** The training worker's client (the duplicate search runs there too). */
+    trainer(): TrainClient {
+      return ensureClient();
+    },
+    /** The weights source the form describes (the duplicate search uses the same features). */
+    weightsSource(): WeightsSource {
+      return weightsSource(form, weightsFiles);
     },
     get backend() {
       return backend;

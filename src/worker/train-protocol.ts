@@ -12,6 +12,8 @@ import type { BackendChoice, BackendProbe, Workload } from '../lib/train/backend
 import type { RunConfig } from '../lib/train/config.ts';
 import type { BackendName, RunLog, StopReason, TestLog } from '../lib/train/logs.ts';
 import type { ImageSize } from '../lib/data/types.ts';
+import type { DuplicatePair, SelfCheck } from '../lib/data/near-duplicates.ts';
+import type { BackboneId } from '../lib/model/backbones/catalog.ts';
 
 /** Where the backbone's pretrained weights come from. */
 export type WeightsSource =
@@ -47,6 +49,19 @@ export type TrainCommand =
    * browser then reports it lost); on other backends the loss is signalled to the loop.
    */
   | { type: 'simulate-device-loss'; id: number }
+  /**
+   * Possible hidden duplicates among the cached images of `imageSize`: pooled features of the frozen backbone (from
+   * the feature cache, computed once), the `top` most similar pairs of different lesions. Progress comes as
+   * `duplicates-progress` events.
+   */
+  | {
+      type: 'near-duplicates';
+      id: number;
+      imageSize: ImageSize;
+      backbone: BackboneId;
+      weights: WeightsSource;
+      top: number;
+    }
   /** The original and `count` augmented variants of cached image `index` (0-based position in the cache). */
   | {
       type: 'augment-preview';
@@ -98,6 +113,17 @@ export interface TrainReplies {
   'augment-preview': AugmentPreview;
   'stored-weights': StoredWeightsInfo[];
   caches: CacheInfo[];
+  'near-duplicates': DuplicatesReport;
+}
+
+/** What the duplicate search found (src/lib/data/near-duplicates.ts). */
+export interface DuplicatesReport {
+  pairs: DuplicatePair[];
+  images: number;
+  selfCheck: SelfCheck | null;
+  /** The features came from the feature cache (computed by an earlier search or run). */
+  cachedFeatures: boolean;
+  seconds: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -129,6 +155,13 @@ export type TrainEvent =
   | { type: 'log'; log: RunLog }
   | { type: 'memory'; memory: MemoryUse }
   | { type: 'state'; state: TrainState }
+  | {
+      type: 'duplicates-progress';
+      stage: 'features' | 'search';
+      done: number;
+      total: number;
+      seconds: number;
+    }
   | { type: 'error'; error: TrainError };
 
 export type TrainReply =

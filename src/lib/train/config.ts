@@ -34,7 +34,8 @@ export interface RunConfig {
   /** The network's square input; cached images are resized to it when it differs. Default: imageSize. */
   inputSize: number;
   head: HeadConfig;
-  split: { seed: number; ratios: Ratios; grouped: boolean };
+  /** `together`: pairs of image ids kept in one split (possible hidden duplicates); absent: none. */
+  split: { seed: number; ratios: Ratios; grouped: boolean; together?: Array<[string, string]> };
   /** 'balanced' class weights from the train split. */
   classWeights: boolean;
   /** null: no augmentation (then the feature cache can be used). */

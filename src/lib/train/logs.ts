@@ -3,6 +3,7 @@
  * the UI). Epochs and batches are 1-based, as Keras prints them; `phase` is 1 (frozen base) or 2 (fine-tuning).
  * Every value is plain data (structured-clone safe).
  */
+import type { KeptTogether } from '../split/split.ts';
 import type { MetadataFusion } from '../model/fusion.ts';
 import type { MetadataEncoding } from '../model/metadata-features.ts';
 import type { Monitor } from './callbacks.ts';
@@ -188,6 +189,8 @@ export interface PreparedLog {
     totals: { train: number; val: number; test: number };
     lesions: { train: number; val: number; test: number };
     leakedLesions: number;
+    /** Present when pairs were kept together (possible hidden duplicates): what the split did with them. */
+    together?: KeptTogether;
   };
   /** Per class, in class order; null when class weights are off. */
   classWeights: number[] | null;

@@ -79,6 +79,7 @@ export function prepareSplit(
         totals: { ...split.totals },
         lesions: { ...split.lesions },
         leakedLesions: split.leakedLesions,
+        ...(split.together ? { together: { ...split.together } } : {}),
       },
       classWeights: weights ? DX.map((dx) => weights[dx]) : null,
       classNames: [...DX],

@@ -9,11 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { resizeRgb, type PixelImage, type ResizeFilter } from './data/resize.ts';
 import { preprocessInput, type PreprocessMode } from './model/preprocess.ts';
-import {
-  encodeMetadata,
-  type MetadataEncoding,
-  type MetadataValues,
-} from './model/metadata-features.ts';
+import { encodeMetadata, type MetadataEncoding, type MetadataValues } from './model/metadata-features.ts';
 
 /** A trained model with what it takes to feed it. */
 export interface Classifier {

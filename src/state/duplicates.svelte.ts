@@ -16,9 +16,12 @@ const pairKey = (a: string, b: string): string => (a < b ? `${a}|${b}` : `${b}|$
 
 function createDuplicates() {
   let report = $state.raw<DuplicatesReport | null>(null);
-  let progress = $state.raw<{ stage: 'features' | 'search'; done: number; total: number; seconds: number } | null>(
-    null,
-  );
+  let progress = $state.raw<{
+    stage: 'features' | 'search';
+    done: number;
+    total: number;
+    seconds: number;
+  } | null>(null);
   let error = $state<string | null>(null);
   let working = $state(false);
   let threshold = $state(DEFAULT_DUPLICATE_THRESHOLD);
@@ -48,6 +51,8 @@ function createDuplicates() {
       return confirmed.has(pairKey(a, b));
     },
     setConfirmed(a: string, b: string, keep: boolean) {
+      // A new set each time: the state is $state.raw, replaced rather than mutated.
+      // eslint-disable-next-line svelte/prefer-svelte-reactivity
       const next = new Set(confirmed);
       if (keep) next.add(pairKey(a, b));
       else next.delete(pairKey(a, b));

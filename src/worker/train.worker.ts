@@ -36,11 +36,7 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { TrainControl } from '../lib/train/control.ts';
 import type { ImageDataset } from '../lib/train/dataset.ts';
-import {
-  extractFeatureBatches,
-  featureKey,
-  OpfsFeatureStore,
-} from '../lib/train/featureCache.ts';
+import { extractFeatureBatches, featureKey, OpfsFeatureStore } from '../lib/train/featureCache.ts';
 import { findNearDuplicates } from '../lib/data/near-duplicates.ts';
 import { headConfig } from '../lib/model/head-config.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
@@ -298,7 +294,9 @@ async function nearDuplicates(
   command: TrainCommand & { type: 'near-duplicates' },
 ): Promise<TrainReplies['near-duplicates']> {
   if (control)
-    throw Object.assign(new Error('A training run is going; search for duplicates after it.'), { code: 'busy' });
+    throw Object.assign(new Error('A training run is going; search for duplicates after it.'), {
+      code: 'busy',
+    });
   const t0 = performance.now();
   const seconds = () => (performance.now() - t0) / 1000;
   const cache = await openImageCache(command.imageSize);
@@ -313,9 +311,12 @@ async function nearDuplicates(
     await tf.setBackend('cpu');
     const pretrained = await readPretrained(command.weights, command.backbone);
     if (!pretrained) {
-      throw Object.assign(new Error('Duplicates are found with pretrained features: choose pretrained weights.'), {
-        code: 'weights',
-      });
+      throw Object.assign(
+        new Error('Duplicates are found with pretrained features: choose pretrained weights.'),
+        {
+          code: 'weights',
+        },
+      );
     }
     const backends = new BackendManager(await probe(), {
       override: 'auto',

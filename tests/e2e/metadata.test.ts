@@ -49,7 +49,9 @@ describe('a run with metadata, and Predict with age, sex and site', () => {
   /** The "All classes" table of the prediction, as text (probabilities to 2 decimals). */
   const allClasses = (page: Page) =>
     page.evaluate(
-      () => document.querySelector('[data-testid="predict-result"] table')?.textContent?.replace(/\s+/g, ' ') ?? '',
+      () =>
+        document.querySelector('[data-testid="predict-result"] table')?.textContent?.replace(/\s+/g, ' ') ??
+        '',
     );
 
   it('trains with metadata and predicts with what the user enters', async () => {
@@ -87,7 +89,8 @@ describe('a run with metadata, and Predict with age, sex and site', () => {
     );
     expect(await page.getByTestId('train-error').count(), await text(page, 'train-page')).toBe(0);
     await page.waitForFunction(
-      () => !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
+      () =>
+        !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
       undefined,
       { timeout: 120_000 },
     );

@@ -32,7 +32,13 @@ import { createRun, modelConfigFor } from '../../src/lib/runs/record.ts';
 import { MemoryImageDataset } from '../../src/lib/train/dataset.ts';
 import { poolingSplit } from '../../src/lib/train/featureCache.ts';
 import type { EpochLog } from '../../src/lib/train/logs.ts';
-import { predict, train, TrainConfigError, type Network, type TrainOptions } from '../../src/lib/train/loop.ts';
+import {
+  predict,
+  train,
+  TrainConfigError,
+  type Network,
+  type TrainOptions,
+} from '../../src/lib/train/loop.ts';
 
 const DATA = join(import.meta.dirname, '..', '..', '..', 'shared', 'data', 'ham10000');
 const SIZE = 16;
@@ -41,8 +47,10 @@ let records: LesionRecord[];
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
-  records = parseMetadata(readFileSync(join(DATA, 'HAM10000_metadata.csv'), 'utf8'), 'HAM10000_metadata.csv')
-    .records;
+  records = parseMetadata(
+    readFileSync(join(DATA, 'HAM10000_metadata.csv'), 'utf8'),
+    'HAM10000_metadata.csv',
+  ).records;
 });
 
 describe('the metadata encoder', () => {
@@ -136,7 +144,7 @@ describe('the fused head', () => {
         ]);
         const viaRest = rest.predict([tf.mean(x, [1, 2]), m]) as tf.Tensor;
         expect(Array.from(await viaRest.data())).toEqual(
-          Array.from(await probs.data()).map((v, i) => expect.closeTo(v, 6) as unknown as number),
+          Array.from(await probs.data()).map((v) => expect.closeTo(v, 6) as unknown as number),
         );
         tf.dispose([x, m, y, gx!, gm!, probs, viaRest]);
       } finally {
@@ -153,7 +161,11 @@ describe('the fused head', () => {
     });
     const head = buildHead(
       [5],
-      headConfig({ kind: 'gap-dense-dropout-dense', hiddenUnits: 8, metadata: metadataFusion({ features: 4 }) }),
+      headConfig({
+        kind: 'gap-dense-dropout-dense',
+        hiddenUnits: 8,
+        metadata: metadataFusion({ features: 4 }),
+      }),
     );
     const model = composeModel(base, head);
     expect(model.inputs.map((i) => i.shape)).toEqual([
@@ -187,7 +199,14 @@ function loadData(): { dataset: MemoryImageDataset; chosen: LesionRecord[] } {
   }
   const all = new Uint8Array(pixels.length * SIZE * SIZE * 3);
   pixels.forEach((p, i) => all.set(p, i * SIZE * SIZE * 3));
-  return { dataset: new MemoryImageDataset(SIZE, all, chosen.map((r) => dxIndex(r.dx))), chosen };
+  return {
+    dataset: new MemoryImageDataset(
+      SIZE,
+      all,
+      chosen.map((r) => dxIndex(r.dx)),
+    ),
+    chosen,
+  };
 }
 
 function fusedNetwork(dim: number): Network {
@@ -246,14 +265,21 @@ describe('training with metadata', () => {
     const withMeta = await predict(a, dataset, val, 8, metadata);
     expect(withMeta.probs.length).toBe(val.length * 7);
     // The metadata changes the prediction: zeroed metadata gives other probabilities.
-    const zeroed = await predict(a, dataset, val, 8, { values: new Float32Array(metadata.values.length), dim });
+    const zeroed = await predict(a, dataset, val, 8, {
+      values: new Float32Array(metadata.values.length),
+      dim,
+    });
     expect(Array.from(zeroed.probs)).not.toEqual(Array.from(withMeta.probs));
 
     await expect(run({ ...common, data: { dataset, train: trainSet, val }, network: a })).rejects.toThrow(
       TrainConfigError,
     );
     await expect(
-      run({ ...common, data: { ...common.data, metadata: { values: metadata.values, dim: dim - 1 } }, network: a }),
+      run({
+        ...common,
+        data: { ...common.data, metadata: { values: metadata.values, dim: dim - 1 } },
+        network: a,
+      }),
     ).rejects.toThrow(/takes 19 metadata values|takes \d+ metadata values/);
     for (const n of [a, b]) {
       n.head.dispose();
@@ -267,14 +293,27 @@ describe('a metadata run through export, import, Predict and Grad-CAM', () => {
     const encoding = fitMetadataEncoding(records.slice(0, 3000).map(recordValues));
     const dim = metadataDim(encoding);
     const input = tf.input({ shape: [96, 96, 3] });
-    const conv = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 4, activation: 'relu', name: 'last_conv' });
+    const conv = tf.layers.conv2d({
+      filters: 6,
+      kernelSize: 3,
+      strides: 4,
+      activation: 'relu',
+      name: 'last_conv',
+    });
     const base = tf.model({ inputs: input, outputs: conv.apply(input) as tf.SymbolicTensor });
-    const head = headConfig({ kind: 'gap-dense', metadata: metadataFusion({ features: dim, fusion: 'metablock' }) });
+    const head = headConfig({
+      kind: 'gap-dense',
+      metadata: metadataFusion({ features: dim, fusion: 'metablock' }),
+    });
     const model = composeModel(base, buildHead([6], head));
     const run = createRun({
       name: 'metadata run',
       config: {
-        model: { ...modelConfigFor('mobilenet_v2_0.35', 96, head, DX), gradCamLayer: 'last_conv', metadata: encoding },
+        model: {
+          ...modelConfigFor('mobilenet_v2_0.35', 96, head, DX),
+          gradCamLayer: 'last_conv',
+          metadata: encoding,
+        },
         training: { metadata: { fusion: 'metablock', units: 32 } },
       },
     });
@@ -288,8 +327,12 @@ describe('a metadata run through export, import, Predict and Grad-CAM', () => {
       useTArray: true,
     });
     const image = { width, height, data, channels: 4 as const };
-    const young = await predictImage(classifier, image, { metadata: { age: 20, sex: 'female', localization: 'face' } });
-    const old = await predictImage(classifier, image, { metadata: { age: 85, sex: 'male', localization: 'back' } });
+    const young = await predictImage(classifier, image, {
+      metadata: { age: 20, sex: 'female', localization: 'face' },
+    });
+    const old = await predictImage(classifier, image, {
+      metadata: { age: 85, sex: 'male', localization: 'back' },
+    });
     const unknown = await predictImage(classifier, image);
     expect(young.probabilities).not.toEqual(old.probabilities);
     expect(unknown.probabilities).toHaveLength(7);
@@ -298,7 +341,10 @@ describe('a metadata run through export, import, Predict and Grad-CAM', () => {
       metadata: { age: 20, sex: 'female', localization: 'face' },
     });
     young.probabilities.forEach((p, i) => expect(p).toBeCloseTo(original.probabilities[i]!, 6));
-    const tta = await predictImage(classifier, image, { tta: true, metadata: { age: 20, sex: null, localization: null } });
+    const tta = await predictImage(classifier, image, {
+      tta: true,
+      metadata: { age: 20, sex: null, localization: null },
+    });
     expect(tta.tta).toBe(true);
     const cam = await gradCamImage(classifier, image, {
       layerName: 'last_conv',

@@ -75,7 +75,8 @@ describe('near-duplicate search', () => {
     // 40 real images, one per lesion, of several classes.
     const seen = new Set<string>();
     const chosen = records.filter((r) => {
-      if (seen.has(r.lesionId!) || seen.size >= 40 || !['nv', 'mel', 'bkl', 'bcc'].includes(r.dx)) return false;
+      if (seen.has(r.lesionId!) || seen.size >= 40 || !['nv', 'mel', 'bkl', 'bcc'].includes(r.dx))
+        return false;
       seen.add(r.lesionId!);
       return true;
     });
@@ -110,10 +111,11 @@ describe('near-duplicate search', () => {
     const extractor = buildFeatureExtractor(base);
     const all = new Float32Array(pixels.length * SIZE * SIZE * 3);
     pixels.forEach((p, i) => all.set(p, i * SIZE * SIZE * 3));
-    const out = tf.tidy(() =>
-      extractor.predict(
-        preprocessInput(tf.tensor4d(all, [pixels.length, SIZE, SIZE, 3]), 'tf'),
-      ) as tf.Tensor,
+    const out = tf.tidy(
+      () =>
+        extractor.predict(
+          preprocessInput(tf.tensor4d(all, [pixels.length, SIZE, SIZE, 3]), 'tf'),
+        ) as tf.Tensor,
     );
     const features = (await out.data()) as Float32Array;
     out.dispose();
@@ -127,15 +129,15 @@ describe('near-duplicate search', () => {
     expect(result.images).toBe(42);
     const firstTwo = result.pairs.slice(0, 2).map((p) => [p.a, p.b].sort().join('+'));
     expect(firstTwo.sort()).toEqual(
-      [
-        [ids[3]!, 'copy_mirrored'].sort().join('+'),
-        [ids[17]!, 'copy_small'].sort().join('+'),
-      ].sort(),
+      [[ids[3]!, 'copy_mirrored'].sort().join('+'), [ids[17]!, 'copy_small'].sort().join('+')].sort(),
     );
     expect(result.pairs[0]!.similarity).toBeGreaterThan(result.pairs[2]!.similarity);
     for (let i = 1; i < result.pairs.length; i++)
       expect(result.pairs[i]!.similarity).toBeLessThanOrEqual(result.pairs[i - 1]!.similarity);
-    expect(result.pairs[0]).toMatchObject({ dx_a: expect.any(String), lesion_a: expect.stringMatching(/^HAM_/) });
+    expect(result.pairs[0]).toMatchObject({
+      dx_a: expect.any(String),
+      lesion_a: expect.stringMatching(/^HAM_/),
+    });
     // Every lesion here has one image: no same-lesion pairs, so the self-check has nothing to rank.
     expect(result.self_check!.same_lesion_pairs).toBe(0);
     expect(result.self_check!.different_lesion_pairs).toBe((42 * 41) / 2);
@@ -195,7 +197,9 @@ describe('the split honours pairs kept together', () => {
     const trains = inSplit(plain, 'train');
     for (let k = 0; k < 20; k++) {
       const a = tests[k * 3]!;
-      const b = trains.find((r) => r.dx === a.dx && !pairs.some((p) => p.includes(r.imageId)) && r.imageId > a.imageId)!;
+      const b = trains.find(
+        (r) => r.dx === a.dx && !pairs.some((p) => p.includes(r.imageId)) && r.imageId > a.imageId,
+      )!;
       pairs.push([a.imageId, b.imageId]);
     }
     pairs.push(['ISIC_NOT_THERE', tests[0]!.imageId]);
@@ -210,7 +214,9 @@ describe('the split honours pairs kept together', () => {
         expect(kept.assignment.get(id)).toBe(kept.assignment.get(a));
     }
     const lesionOf = new Map(records.map((r) => [r.imageId, r.lesionId!]));
-    const lesionsInPairs = new Set(pairs.slice(0, 20).flatMap(([a, b]) => [lesionOf.get(a), lesionOf.get(b)]));
+    const lesionsInPairs = new Set(
+      pairs.slice(0, 20).flatMap(([a, b]) => [lesionOf.get(a), lesionOf.get(b)]),
+    );
     expect(kept.together).toEqual({
       pairs: 21,
       keptTogether: 20,

@@ -83,7 +83,8 @@ export const command: CliCommand = {
     const { listing } = await listImages(options.images!);
     const { matched, report } = matchImages(metadata.records, listing);
     log({ type: 'data', stage: 'matched', ...report });
-    if (matched.length < 2) throw new Error(`${options.images} has ${matched.length} image(s) matching ${csv}`);
+    if (matched.length < 2)
+      throw new Error(`${options.images} has ${matched.length} image(s) matching ${csv}`);
     const chosen = limit === null ? matched : stratifiedSubset(matched, limit, 1337);
 
     const spec = getBackbone(backboneId);

@@ -450,7 +450,8 @@ async function predictPooled(
   metadata: MetadataRows | null,
 ): Promise<Awaited<ReturnType<typeof predict>>> {
   const { pool, rest } = poolingSplit(network.head);
-  if (!pool) throw new Error('precomputed pooled features need a head that starts with global average pooling');
+  if (!pool)
+    throw new Error('precomputed pooled features need a head that starts with global average pooling');
   const rows = pooledRows(pooled, imageIds);
   const out = tf.tidy(() => {
     const x = tf.tensor2d(rows, [indices.length, pooled.dim]);
@@ -687,7 +688,8 @@ export async function trainHeadless(
     const featureCacheKey = `${spec.id}|${config.weights ?? 'random'}|${config.size}`;
     if (pooled && hooks.shared) {
       const { pool } = poolingSplit(head);
-      if (!pool) throw new Error('precomputed pooled features need a head that starts with global average pooling');
+      if (!pool)
+        throw new Error('precomputed pooled features need a head that starts with global average pooling');
       for (const name of ['train', 'val'] as const) {
         const ids = idx[name].map((i) => images[i]!.record.imageId);
         await hooks.shared.features.put(

@@ -162,9 +162,11 @@ function quantiles(hist: Float64Array, total: number): Record<string, number> {
   for (let b = 0; b < BINS && q < QUANTILES.length; b++) {
     seen += hist[b]!;
     while (q < QUANTILES.length && seen >= QUANTILES[q]! * total) {
-      out[`p${Math.round(QUANTILES[q]! * 100)
-        .toString()
-        .padStart(2, '0')}`] = binValue(b);
+      out[
+        `p${Math.round(QUANTILES[q]! * 100)
+          .toString()
+          .padStart(2, '0')}`
+      ] = binValue(b);
       q++;
     }
   }
@@ -199,7 +201,9 @@ export async function* findNearDuplicates(
     throw new RangeError(`${input.features.length} feature values for ${n} images of ${dim} features each`);
   }
   if (input.lesionIds.length !== n || input.dx.length !== n) {
-    throw new RangeError(`${n} images but ${input.lesionIds.length} lesion ids and ${input.dx.length} labels`);
+    throw new RangeError(
+      `${n} images but ${input.lesionIds.length} lesion ids and ${input.dx.length} labels`,
+    );
   }
   const top = options.top ?? 100;
   const blockRows = Math.max(1, options.blockRows ?? 256);

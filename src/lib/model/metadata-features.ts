@@ -55,7 +55,8 @@ function vocabulary(values: Iterable<string | null>): string[] {
 
 /** The encoding fitted on `train` (the train split's records). */
 export function fitMetadataEncoding(train: readonly MetadataValues[]): MetadataEncoding {
-  if (train.length === 0) throw new MetadataEncodingError('cannot fit a metadata encoding on an empty train split');
+  if (train.length === 0)
+    throw new MetadataEncodingError('cannot fit a metadata encoding on an empty train split');
   const ages = train.map((r) => r.age).filter((a): a is number => a !== null && Number.isFinite(a));
   const ageMean = ages.length === 0 ? 0 : ages.reduce((a, b) => a + b, 0) / ages.length;
   // Imputed ages sit at the mean, so they add to n but not to the sum of squares.
@@ -112,10 +113,7 @@ export function encodeMetadata(encoding: MetadataEncoding, values: MetadataValue
 }
 
 /** One row per record, in order: records.length × metadataDim values. */
-export function encodeRecords(
-  encoding: MetadataEncoding,
-  records: readonly MetadataValues[],
-): Float32Array {
+export function encodeRecords(encoding: MetadataEncoding, records: readonly MetadataValues[]): Float32Array {
   const dim = metadataDim(encoding);
   const out = new Float32Array(records.length * dim);
   records.forEach((r, i) => encodeInto(encoding, r, out, i * dim));

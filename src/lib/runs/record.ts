@@ -355,11 +355,17 @@ export function parseRunConfig(value: unknown, file = 'config.json', base = ''):
       units: r.integer(hm.units, g('metadata.units'), 1, 65536),
     };
     if (!encoding) {
-      return r.fail(f('metadata'), 'is missing: the head takes metadata, and the run does not say how to encode it');
+      return r.fail(
+        f('metadata'),
+        'is missing: the head takes metadata, and the run does not say how to encode it',
+      );
     }
     const width = metadataDim(encoding);
     if (width !== head.metadata.features) {
-      r.fail(g('metadata.features'), `is ${head.metadata.features}, but ${f('metadata')} encodes ${width} values`);
+      r.fail(
+        g('metadata.features'),
+        `is ${head.metadata.features}, but ${f('metadata')} encodes ${width} values`,
+      );
     }
   } else if (encoding) {
     r.fail(g('metadata'), 'is missing: the run has a metadata encoding, and its head takes no metadata');

@@ -81,7 +81,12 @@ export function hashString(text: string): string {
 }
 
 /** The store key of one split's features (the loop's feature cache; a caller may fill the store ahead). */
-export function featureKey(key: string, pool: boolean, inputSize: number, indices: ArrayLike<number>): string {
+export function featureKey(
+  key: string,
+  pool: boolean,
+  inputSize: number,
+  indices: ArrayLike<number>,
+): string {
   return `${key}|${pool ? 'gap' : 'map'}|${inputSize}|${hashIndices(indices)}`;
 }
 

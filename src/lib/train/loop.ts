@@ -360,8 +360,7 @@ function featurePipeline(network: Network, data: TrainData, features: CachedFeat
     toInput: (raw, n) => tf.tensor(raw as Float32Array, [n, ...features.shape], 'float32'),
     metadata: (split, positions) =>
       splitMetadata(data, network.head, split === 'train' ? data.train : data.val, positions),
-    forward: (x, training, metadata) =>
-      rest.apply(metadata ? [x, metadata] : x, { training }) as tf.Tensor,
+    forward: (x, training, metadata) => rest.apply(metadata ? [x, metadata] : x, { training }) as tf.Tensor,
     variables: variablesOf(rest.trainableWeights),
     state: stateOf(network, 1),
   };

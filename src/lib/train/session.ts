@@ -19,12 +19,7 @@ import type { ImageDataset } from './dataset.ts';
 import type { FeatureStore } from './featureCache.ts';
 import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
 import { metadataFusion } from '../model/fusion.ts';
-import {
-  encodeRecords,
-  fitMetadataEncoding,
-  metadataDim,
-  recordValues,
-} from '../model/metadata-features.ts';
+import { encodeRecords, fitMetadataEncoding, metadataDim, recordValues } from '../model/metadata-features.ts';
 import {
   predict,
   train,

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { resizeRgb, type PixelImage, type ResizeFilter } from './data/resize.ts';
 import { preprocessInput, type PreprocessMode } from './model/preprocess.ts';
+import { encodeMetadata, type MetadataEncoding, type MetadataValues } from './model/metadata-features.ts';
 
 /** A trained model with what it takes to feed it. */
 export interface Classifier {
@@ -17,6 +18,24 @@ export interface Classifier {
   preprocessing: PreprocessMode;
   /** Class names in output order. */
   classes: readonly string[];
+  /** For a model that takes metadata as a second input: how to encode it (the run's encoding). */
+  metadata?: MetadataEncoding | null;
+}
+
+/** Nothing known about the lesion: every field "unknown", the age imputed. */
+export const UNKNOWN_METADATA: MetadataValues = { age: null, sex: null, localization: null };
+
+/**
+ * The [1, dim] metadata tensor for `classifier` from what is known (`values`; missing fields are unknown), or null
+ * for an image-only model. The caller disposes it.
+ */
+export function metadataInput(classifier: Classifier, values?: MetadataValues | null): tf.Tensor2D | null {
+  if (classifier.model.inputs.length < 2) return null;
+  if (!classifier.metadata) {
+    throw new Error('the model takes metadata, and the run does not say how to encode it');
+  }
+  const row = encodeMetadata(classifier.metadata, values ?? UNKNOWN_METADATA);
+  return tf.tensor2d(row, [1, row.length]);
 }
 
 /**
@@ -51,13 +70,17 @@ export interface PredictOptions {
    * A tensor input is resized bilinearly.
    */
   filter?: ResizeFilter;
+  /** Age, sex and site for a model that takes metadata; missing or null: unknown. Ignored by image-only models. */
+  metadata?: MetadataValues | null;
 }
 
 /** The model's square input edge; throws when the model does not take [batch, n, n, 3] images. */
 export function modelInputSize(model: tf.LayersModel): number {
   const shape = model.inputs[0]?.shape;
   const [, h, w, c] = shape ?? [];
-  if (model.inputs.length !== 1 || shape?.length !== 4 || h == null || h !== w || c !== 3) {
+  // A second input may only be the metadata vector (src/lib/model/fused-head.ts).
+  const extra = model.inputs.length === 2 && model.inputs[1]!.shape.length === 2;
+  if ((model.inputs.length !== 1 && !extra) || shape?.length !== 4 || h == null || h !== w || c !== 3) {
     throw new Error(
       `the model must take square RGB images [batch, n, n, 3]; its input is [${shape?.join(', ')}]`,
     );
@@ -104,12 +127,18 @@ export function flipBatch(x: tf.Tensor4D): tf.Tensor4D {
  * Class probabilities [classes] of one prepared image ([1, size, size, 3]); with `tta`, the mean over its four
  * flips. The caller disposes the result.
  */
-export function predictTensor(model: tf.LayersModel, prepared: tf.Tensor4D, tta = false): tf.Tensor1D {
+export function predictTensor(
+  model: tf.LayersModel,
+  prepared: tf.Tensor4D,
+  tta = false,
+  metadata: tf.Tensor2D | null = null,
+): tf.Tensor1D {
   if (prepared.shape[0] !== 1)
     throw new Error(`predict one image at a time; got a batch of ${prepared.shape[0]}`);
   return tf.tidy(() => {
     const batch = tta ? flipBatch(prepared) : prepared;
-    const probs = model.predict(batch) as tf.Tensor2D;
+    const meta = metadata && tta ? tf.tile(metadata, [4, 1]) : metadata;
+    const probs = model.predict(meta ? [batch, meta] : batch) as tf.Tensor2D;
     return tf.mean(probs, 0) as tf.Tensor1D;
   });
 }
@@ -141,7 +170,7 @@ export async function predictImage(
   const tta = options.tta ?? false;
   const probs = tf.tidy(() => {
     const prepared = prepareImage(image, size, preprocessing, options.filter);
-    return predictTensor(model, prepared, tta);
+    return predictTensor(model, prepared, tta, metadataInput(classifier, options.metadata));
   });
   let values: Float32Array;
   try {

@@ -2,6 +2,7 @@
  * The runs kept in this browser, as the Results, Runs and Predict pages see them. The records and models live in
  * IndexedDB behind LabClient (a worker); this module mirrors the list and which run is selected.
  */
+import type { MetadataValues } from '../lib/model/metadata-features.ts';
 import { LabClient, type LabReplies } from '../worker/predict-client.ts';
 import type { FinishRunRequest } from '../worker/predict-client.ts';
 import type { RunRecord } from '../lib/runs/record.ts';
@@ -200,8 +201,8 @@ function createLab() {
     thumbnails(imageSize: ImageSize, imageIds: string[]) {
       return c().thumbnails(imageSize, imageIds);
     },
-    predict(runId: string, file: File, tta: boolean) {
-      return c().predict(runId, file, { tta });
+    predict(runId: string, file: File, tta: boolean, metadata: MetadataValues | null = null) {
+      return c().predict(runId, file, { tta, metadata });
     },
   };
 }

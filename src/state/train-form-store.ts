@@ -8,6 +8,7 @@
 import { IMAGE_SIZES } from '../lib/data/types.ts';
 import { BACKBONE_IDS } from '../lib/model/backbones/catalog.ts';
 import { HEAD_KINDS } from '../lib/model/head-config.ts';
+import { FUSIONS } from '../lib/model/fusion.ts';
 import { BACKEND_NAMES } from '../lib/train/backend-names.ts';
 import { MONITORS } from '../lib/train/callbacks.ts';
 import {
@@ -31,6 +32,7 @@ const CHOICES: Partial<Record<keyof TrainForm, readonly unknown[]>> = {
   rlMonitor: MONITORS,
   backend: ['auto', ...BACKEND_NAMES],
   weightsKind: RESTORABLE_WEIGHTS,
+  fusion: FUSIONS,
 };
 
 /**

@@ -3,6 +3,8 @@
  * reason), the live run (logs from TrainClient), and keeping the run as a RunRecord (LabClient) as it goes: saved
  * after every epoch, and when it ends with its best model and test results.
  */
+import { duplicates } from './duplicates.svelte.ts';
+import { DEFAULT_METADATA_UNITS, type Fusion } from '../lib/model/fusion.ts';
 import { DX } from '../lib/data/dx.ts';
 import { IMAGE_SIZES, type ImageSize } from '../lib/data/types.ts';
 import {
@@ -100,6 +102,9 @@ export interface TrainForm {
   p2Epochs: string;
   p2LearningRate: string;
   backend: RunConfig['backend'];
+  /** Fuse age, sex and site with the image features (src/lib/model/fusion.ts). */
+  metadata: boolean;
+  fusion: Fusion;
 }
 
 export type FormField = keyof TrainForm | 'weightsFiles';
@@ -142,6 +147,8 @@ export function defaultForm(): TrainForm {
     p2Epochs: '5',
     p2LearningRate: '1e-5',
     backend: 'auto',
+    metadata: false,
+    fusion: 'concat',
   };
 }
 
@@ -296,6 +303,7 @@ export function validateForm(
       : null,
     phase2: form.phase2 ? { blocks: p2Blocks, epochs: p2Epochs, learningRate: p2LearningRate } : null,
     backend: form.backend,
+    metadata: form.metadata ? { fusion: form.fusion, units: DEFAULT_METADATA_UNITS } : null,
   };
   try {
     runConfig(config);
@@ -478,7 +486,7 @@ function createTraining() {
       else if (event.type === 'memory') {
         memory = event.memory;
         peakMemoryBytes = Math.max(peakMemoryBytes, event.memory.numBytes);
-      } else onLog(event.log);
+      } else if (event.type === 'log') onLog(event.log);
     });
     return client;
   }
@@ -507,6 +515,21 @@ function createTraining() {
     switch (log.type) {
       case 'prepared':
         prepared = log;
+        // With metadata fusion the run keeps the encoding fitted on its train split: Predict encodes with it.
+        if (run && log.metadata) {
+          const model = run.config.model;
+          run = {
+            ...run,
+            config: {
+              ...run.config,
+              model: {
+                ...model,
+                metadata: log.metadata.encoding,
+                head: { ...model.head, metadata: log.metadata.fusion },
+              },
+            },
+          };
+        }
         break;
       case 'backend':
       case 'recovered':
@@ -567,8 +590,12 @@ function createTraining() {
     submitted = true;
     if (!validated.config) return;
     if (isRunning()) return;
+    // Possible duplicates the user keeps together go to one split (src/lib/split/split.ts, `together`).
+    const together = duplicates.keptPairs();
+    const base = validated.config;
+    const split = together.length > 0 && base.split ? { ...base.split, together } : base.split;
     // The WebGPU weight-gradient switch is a browser setting, kept with the run's config.
-    const config = { ...validated.config, webgpuWeightGradients: storedWebGPUWeightGradients(storage) };
+    const config = { ...base, split, webgpuWeightGradients: storedWebGPUWeightGradients(storage) };
     const trainer = ensureClient();
     const endClock = beginLive(config, []);
     const weights = weightsSource(form, weightsFiles);
@@ -853,6 +880,14 @@ function createTraining() {
     },
     get prepared() {
       return prepared;
+    },
+    /** The training worker's client (the duplicate search runs there too). */
+    trainer(): TrainClient {
+      return ensureClient();
+    },
+    /** The weights source the form describes (the duplicate search uses the same features). */
+    weightsSource(): WeightsSource {
+      return weightsSource(form, weightsFiles);
     },
     get backend() {
       return backend;

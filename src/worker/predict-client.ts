@@ -15,6 +15,7 @@
  */
 import type { ImageSize } from '../lib/data/types.ts';
 import type { ClassProbability } from '../lib/predict.ts';
+import type { MetadataValues } from '../lib/model/metadata-features.ts';
 import type { RunRecord } from '../lib/runs/record.ts';
 import type { RunConfig as TrainRunConfig } from '../lib/train/config.ts';
 import type { TestLog } from '../lib/train/logs.ts';
@@ -65,7 +66,7 @@ export type LabCommand =
   | { type: 'export'; runId: string; charts: Record<string, string> }
   | { type: 'import'; file: File }
   | { type: 'thumbnails'; imageSize: ImageSize; imageIds: string[] }
-  | { type: 'predict'; runId: string; file: File; tta: boolean };
+  | { type: 'predict'; runId: string; file: File; tta: boolean; metadata: MetadataValues | null };
 
 export interface LabReplies {
   list: { runs: RunRecord[]; models: string[]; invalid: string[] };
@@ -153,8 +154,9 @@ export class LabClient {
   thumbnails(imageSize: ImageSize, imageIds: string[]) {
     return this.send({ type: 'thumbnails', imageSize, imageIds });
   }
-  predict(runId: string, file: File, options: { tta: boolean }) {
-    return this.send({ type: 'predict', runId, file, tta: options.tta });
+  /** `metadata`: age, sex and site for a run whose model takes them (null or missing fields: unknown). */
+  predict(runId: string, file: File, options: { tta: boolean; metadata?: MetadataValues | null }) {
+    return this.send({ type: 'predict', runId, file, tta: options.tta, metadata: options.metadata ?? null });
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ import { installWasmBackend } from './wasm-threads.ts';
 import { gradCamImage, overlayHeatmap } from '../lib/model/gradcam.ts';
 import { composeModel } from '../lib/model/heads.ts';
 import { readPretrained } from './pretrained.ts';
+import type { MetadataValues } from '../lib/model/metadata-features.ts';
 import { modelInputSize, predictImage, type Classifier } from '../lib/predict.ts';
 import { decodeSquare } from './decode-square.ts';
 import {
@@ -109,7 +110,8 @@ async function finish(request: FinishRunRequest): Promise<FinishRunResult> {
       const checkpoint = await new OpfsCheckpointStore(await checkpointDirectory(), 'opfs').load(name);
       if (!checkpoint) throw new Error(`the checkpoint ${name} is not in browser storage`);
       const network = createNetwork(
-        { backbone: config.backbone, inputSize: config.inputSize, head: config.head },
+        // The head as the run recorded it: with metadata fusion, its width comes from the run's encoding.
+        { backbone: config.backbone, inputSize: config.inputSize, head: run.config.model.head },
         await readPretrained(request.weights, config.backbone),
       );
       try {
@@ -213,7 +215,12 @@ async function classifierFor(runId: string): Promise<{ classifier: Classifier; l
   loaded?.classifier.model.dispose();
   loaded = {
     id: runId,
-    classifier: { model, preprocessing: run.config.model.preprocessing, classes: run.config.model.classes },
+    classifier: {
+      model,
+      preprocessing: run.config.model.preprocessing,
+      classes: run.config.model.classes,
+      metadata: run.config.model.metadata ?? null,
+    },
     layer: run.config.model.gradCamLayer,
   };
   return loaded;
@@ -243,7 +250,12 @@ async function decode(file: File): Promise<ImageData> {
   }
 }
 
-async function predict(runId: string, file: File, tta: boolean): Promise<PredictResult> {
+async function predict(
+  runId: string,
+  file: File,
+  tta: boolean,
+  metadata: MetadataValues | null,
+): Promise<PredictResult> {
   const { classifier, layer } = await classifierFor(runId);
   const image = await decode(file);
   const pixels: PixelImage = { width: image.width, height: image.height, data: image.data, channels: 4 };
@@ -252,13 +264,17 @@ async function predict(runId: string, file: File, tta: boolean): Promise<Predict
   // test scores on Results for the same image.
   const size = modelInputSize(classifier.model);
   const input: PixelImage = { width: size, height: size, data: await decodeSquare(file, size), channels: 3 };
-  const prediction = await predictImage(classifier, input, { tta, topK: 3 });
+  const prediction = await predictImage(classifier, input, { tta, topK: 3, metadata });
   let overlay: ImageData | null = null;
   let explained: number | null = null;
   let gradCamError: string | null = null;
   try {
     const top = prediction.top[0]?.index ?? 0;
-    const cam = await gradCamImage(classifier, pixels, { layerName: layer, classIndex: top });
+    const cam = await gradCamImage(classifier, pixels, {
+      layerName: layer,
+      classIndex: top,
+      metadataValues: metadata,
+    });
     const rgba = new Uint8ClampedArray(overlayHeatmap(cam.heatmap, pixels, { opacity: 0.55 }));
     overlay = new ImageData(rgba, image.width, image.height);
     explained = cam.classIndex;
@@ -338,7 +354,7 @@ async function handle(request: LabRequest): Promise<unknown> {
     case 'thumbnails':
       return thumbnails(request.imageSize, request.imageIds);
     case 'predict':
-      return predict(request.runId, request.file, request.tta);
+      return predict(request.runId, request.file, request.tta, request.metadata);
   }
 }
 

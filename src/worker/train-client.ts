@@ -41,6 +41,7 @@
  * The images come from the ingest step's OPFS cache of `imageSize`; start() fails with code 'cache' when there is
  * none. Promises reject with TrainFailure (`.error` is the TrainError, code 'busy' when a run is going).
  */
+import type { BackboneId } from '../lib/model/backbones/catalog.ts';
 import type { AugmentOptions } from '../lib/model/augment.ts';
 import type { RunConfig } from '../lib/train/config.ts';
 import type {
@@ -177,6 +178,16 @@ export class TrainClient {
   /** Loses the GPU device on purpose (diagnostics and tests): training recovers on another backend. */
   simulateDeviceLoss(): Promise<TrainReplies['simulate-device-loss']> {
     return this.send({ type: 'simulate-device-loss' });
+  }
+
+  /** Possible hidden duplicates among the cached images (progress as `duplicates-progress` events). */
+  nearDuplicates(options: {
+    imageSize: ImageSize;
+    backbone: BackboneId;
+    weights: WeightsSource;
+    top: number;
+  }): Promise<TrainReplies['near-duplicates']> {
+    return this.send({ type: 'near-duplicates', ...options });
   }
 
   /** The original and `count` augmented variants of one cached image, as RGBA tiles. */

@@ -17,6 +17,8 @@ import type { ResumeOffer } from './resume-store.ts';
 
 export type { ResumeOffer } from './resume-store.ts';
 import type { FeatureCacheUsage } from '../lib/train/featureCache.ts';
+import type { DuplicatePair, SelfCheck } from '../lib/data/near-duplicates.ts';
+import type { BackboneId } from '../lib/model/backbones/catalog.ts';
 
 /** Where the backbone's pretrained weights come from. */
 export type WeightsSource =
@@ -71,6 +73,19 @@ export type TrainCommand =
    * browser then reports it lost); on other backends the loss is signalled to the loop.
    */
   | { type: 'simulate-device-loss'; id: number }
+  /**
+   * Possible hidden duplicates among the cached images of `imageSize`: pooled features of the frozen backbone (from
+   * the feature cache, computed once), the `top` most similar pairs of different lesions. Progress comes as
+   * `duplicates-progress` events.
+   */
+  | {
+      type: 'near-duplicates';
+      id: number;
+      imageSize: ImageSize;
+      backbone: BackboneId;
+      weights: WeightsSource;
+      top: number;
+    }
   /** The original and `count` augmented variants of cached image `index` (0-based position in the cache). */
   | {
       type: 'augment-preview';
@@ -129,6 +144,17 @@ export interface TrainReplies {
   discard: { discarded: boolean };
   'simulate-crash': { thrown: true };
   'feature-cache': FeatureCacheUsage & { kept: number };
+  'near-duplicates': DuplicatesReport;
+}
+
+/** What the duplicate search found (src/lib/data/near-duplicates.ts). */
+export interface DuplicatesReport {
+  pairs: DuplicatePair[];
+  images: number;
+  selfCheck: SelfCheck | null;
+  /** The features came from the feature cache (computed by an earlier search or run). */
+  cachedFeatures: boolean;
+  seconds: number;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -161,6 +187,13 @@ export type TrainEvent =
   | { type: 'log'; log: RunLog }
   | { type: 'memory'; memory: MemoryUse }
   | { type: 'state'; state: TrainState }
+  | {
+      type: 'duplicates-progress';
+      stage: 'features' | 'search';
+      done: number;
+      total: number;
+      seconds: number;
+    }
   | { type: 'error'; error: TrainError };
 
 export type TrainReply =

@@ -33,9 +33,16 @@ import { OpfsCheckpointStore } from '../lib/train/checkpoint.ts';
 import { runConfig } from '../lib/train/config.ts';
 import { TrainControl } from '../lib/train/control.ts';
 import type { ImageDataset } from '../lib/train/dataset.ts';
-import { FEATURE_FILES_KEPT, OpfsFeatureStore } from '../lib/train/featureCache.ts';
+import {
+  extractFeatureBatches,
+  FEATURE_FILES_KEPT,
+  featureKey,
+  OpfsFeatureStore,
+} from '../lib/train/featureCache.ts';
+import { findNearDuplicates } from '../lib/data/near-duplicates.ts';
+import { headConfig } from '../lib/model/head-config.ts';
 import { TrainConfigError } from '../lib/train/loop.ts';
-import { disposeNetwork } from '../lib/train/network.ts';
+import { createNetwork, disposeNetwork } from '../lib/train/network.ts';
 import { runSession } from '../lib/train/session.ts';
 import { fingerprintWeights, type ResumePoint } from '../lib/train/resume.ts';
 import { isQuotaExceeded, StorageFullError } from '../lib/storage-full.ts';
@@ -395,6 +402,108 @@ async function featureCache(
   return { ...(await store.usage()), kept: FEATURE_FILES_KEPT };
 }
 
+/**
+ * Possible hidden duplicates: the pooled features of every cached image (the feature cache's entry for the whole
+ * cache, computed once per backbone, weights and size), then the blockwise cosine-similarity search.
+ */
+async function nearDuplicates(
+  command: TrainCommand & { type: 'near-duplicates' },
+): Promise<TrainReplies['near-duplicates']> {
+  if (control)
+    throw Object.assign(new Error('A training run is going; search for duplicates after it.'), {
+      code: 'busy',
+    });
+  const t0 = performance.now();
+  const seconds = () => (performance.now() - t0) / 1000;
+  const cache = await openImageCache(command.imageSize);
+  try {
+    const { index } = cache;
+    const records = index.entries.map((e) => {
+      const record = index.metadata.records[e.row];
+      if (!record)
+        throw new CacheStorageError(`the cache index has no metadata row ${e.row} for ${e.imageId}`);
+      return record;
+    });
+    await tf.setBackend('cpu');
+    const pretrained = await readPretrained(command.weights, command.backbone);
+    if (!pretrained) {
+      throw Object.assign(
+        new Error('Duplicates are found with pretrained features: choose pretrained weights.'),
+        {
+          code: 'weights',
+        },
+      );
+    }
+    const backends = new BackendManager(await probe(), {
+      override: 'auto',
+      prepare: prepareBackend,
+      describe: describeBackend,
+    });
+    await backends.select('frozen-base');
+    const network = createNetwork(
+      { backbone: command.backbone, inputSize: command.imageSize, head: headConfig({ kind: 'gap-dense' }) },
+      pretrained,
+    );
+    try {
+      const store = new OpfsFeatureStore(await trainDirectory('features'));
+      const all = Array.from({ length: cache.count }, (_, i) => i);
+      // The key the training runs use for the same backbone, weights and size (src/lib/train/session.ts).
+      const key = featureKey(
+        `${command.backbone}|${pretrained.id}|${command.imageSize}`,
+        true,
+        command.imageSize,
+        all,
+      );
+      const dim = (network.base.outputs[0]!.shape as number[]).at(-1)!;
+      let features = await store.get(key);
+      const cachedFeatures = features !== null && features.length === cache.count * dim;
+      if (!cachedFeatures) {
+        const dataset = cacheDataset(cache);
+        const extraction = extractFeatureBatches(network.base, (p) => dataset.readBatch(p), cache.count, {
+          preprocess: (x) => network.preprocess(x),
+          inputSize: command.imageSize,
+          imageSize: command.imageSize,
+          pool: true,
+        });
+        let step = await extraction.next();
+        while (!step.done) {
+          post({ type: 'duplicates-progress', stage: 'features', ...step.value, seconds: seconds() });
+          step = await extraction.next();
+        }
+        features = step.value.values;
+        await store.put(key, features).catch(() => undefined);
+      }
+      const search = findNearDuplicates(
+        {
+          features: features!,
+          dim,
+          imageIds: records.map((r) => r.imageId),
+          lesionIds: records.map((r) => r.lesionId),
+          dx: records.map((r) => r.dx),
+        },
+        { top: command.top },
+      );
+      let step = await search.next();
+      while (!step.done) {
+        post({ type: 'duplicates-progress', stage: 'search', ...step.value, seconds: seconds() });
+        step = await search.next();
+      }
+      const result = step.value;
+      return {
+        pairs: result.pairs,
+        images: result.images,
+        selfCheck: result.self_check,
+        cachedFeatures,
+        seconds: seconds(),
+      };
+    } finally {
+      disposeNetwork(network);
+    }
+  } finally {
+    cache.close();
+  }
+}
+
 async function preview(
   command: TrainCommand & { type: 'augment-preview' },
 ): Promise<TrainReplies['augment-preview']> {
@@ -463,6 +572,8 @@ async function handle(command: TrainCommand): Promise<TrainReplies[TrainCommand[
       return listStoredWeights();
     case 'feature-cache':
       return featureCache(command);
+    case 'near-duplicates':
+      return nearDuplicates(command);
     case 'caches':
       return (await listCaches()).map(({ index }) => ({
         size: index.size,

@@ -1,6 +1,8 @@
 /**
  * `npm run -s bench -- accuracy [--size 224] [--limit N] [--phase2 auto|off|force] [--budget-seconds 1800] [--no-tta]`
  * `npm run -s bench -- accuracy --folds 5 [--limit N] [--no-tta] [--feature-file <path>]`
+ * `npm run -s bench -- accuracy --meta [--fusion concat|metablock|both]`: image only vs image + metadata
+ * (tests/bench/accuracy-meta.ts)
  *
  * The whole real dataset (../shared/data/ham10000/all-200x150: 10,013 images, squashed to the model size),
  * MobileNetV2 α=0.35 with the real ImageNet weights (../shared/weights/tfjs-mobilenet-v2-0.35-224-notop), frozen,
@@ -44,6 +46,7 @@ import {
   type TestMetrics,
 } from '../../src/cli/node/headless.ts';
 import { crossValidate } from '../../src/cli/node/crossval.ts';
+import { metadataComparison } from './accuracy-meta.ts';
 import { syntheticBatch, timeCachedFineTuneSteps, timeFineTuneSteps } from '../../src/cli/node/steps.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -166,6 +169,8 @@ export async function bench(args: string[]): Promise<unknown> {
       wall_seconds: (performance.now() - t) / 1000,
     };
   }
+  // Image only vs image + metadata on the same split: tests/bench/accuracy-meta.ts.
+  if (args.includes('--meta')) return metadataComparison(args, config, summary, log);
   const t0 = performance.now();
   let phase2: Record<string, unknown> = { run: false, reason: '--phase2 off' };
   const decideFineTune = async (

@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BACKBONE_IDS, DEFAULT_BACKBONE } from '../../lib/model/backbones/index.ts';
 import { HEAD_KINDS, type HeadKind } from '../../lib/model/heads.ts';
+import { DEFAULT_METADATA_UNITS, FUSIONS, type Fusion } from '../../lib/model/fusion.ts';
 import { parseRatios } from '../../lib/split/split.ts';
 import { MONITORS, type Monitor } from '../../lib/train/callbacks.ts';
 import { parseArgs } from '../args.ts';
@@ -21,7 +22,7 @@ const USAGE =
   `[--backend ${NODE_BACKENDS.join('|')}] [--monitor val_loss|val_accuracy|val_balanced_accuracy|val_macro_f1] ` +
   '[--early-stopping-patience N] [--min-delta X] [--reduce-lr-patience N] [--fine-tune-blocks N ' +
   '[--fine-tune-epochs 10] [--fine-tune-lr 1e-5] [--fine-tune-backend wasm|cpu (default: --backend)]] [--inference-batch 32] ' +
-  `[--no-predictions] [--tta] [--quiet]  (backbones: ${BACKBONE_IDS.join(', ')})`;
+  `[--meta [--fusion ${FUSIONS.join('|')}] [--meta-units 32]] [--no-predictions] [--tta] [--quiet]  (backbones: ${BACKBONE_IDS.join(', ')})`;
 
 const OPTIONS = [
   'images',
@@ -48,8 +49,10 @@ const OPTIONS = [
   'fine-tune-lr',
   'fine-tune-backend',
   'inference-batch',
+  'fusion',
+  'meta-units',
 ];
-const FLAGS = ['leaky', 'no-class-weights', 'random-init', 'no-predictions', 'tta', 'quiet'];
+const FLAGS = ['leaky', 'no-class-weights', 'random-init', 'no-predictions', 'tta', 'quiet', 'meta'];
 
 function integer(options: Record<string, string>, name: string, min: number): number | undefined {
   const text = options[name];
@@ -113,6 +116,12 @@ export function parseTrainArgs(args: string[]): HeadlessConfig & { quiet: boolea
       throw new UsageError(`--min-delta ${options['min-delta']}: expected a number ≥ 0`);
     }
   }
+  const metaOnly = ['fusion', 'meta-units'].filter((o) => o in options);
+  if (!flags.has('meta') && metaOnly.length > 0) throw new UsageError(`--${metaOnly[0]} needs --meta`);
+  const fusion = options.fusion ?? 'concat';
+  if (!(FUSIONS as readonly string[]).includes(fusion)) {
+    throw new UsageError(`--fusion ${fusion}: expected one of ${FUSIONS.join(', ')}`);
+  }
   const fineTuneBlocks = integer(options, 'fine-tune-blocks', 1);
   const fineTuneOnly = ['fine-tune-epochs', 'fine-tune-lr', 'fine-tune-backend'].filter((o) => o in options);
   if (fineTuneBlocks === undefined && fineTuneOnly.length > 0) {
@@ -157,6 +166,9 @@ export function parseTrainArgs(args: string[]): HeadlessConfig & { quiet: boolea
     inferenceBatchSize: integer(options, 'inference-batch', 1) ?? DEFAULT_CONFIG.inferenceBatchSize,
     predictions: !flags.has('no-predictions'),
     tta: flags.has('tta'),
+    meta: flags.has('meta')
+      ? { fusion: fusion as Fusion, units: integer(options, 'meta-units', 1) ?? DEFAULT_METADATA_UNITS }
+      : null,
     quiet: flags.has('quiet'),
   };
 }

@@ -24,18 +24,35 @@ import { applyTemperature, fitTemperature } from '../../lib/metrics/temperature.
 import { predictWithTta } from '../../lib/train/tta.ts';
 import { getBackbone, type BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { buildHead, headConfig, useKerasBatchNormSemantics, type HeadKind } from '../../lib/model/heads.ts';
+import { metadataWidth } from '../../lib/model/fused-head.ts';
+import { metadataFusion, type Fusion } from '../../lib/model/fusion.ts';
+import {
+  encodeRecords,
+  fitMetadataEncoding,
+  metadataDim,
+  metadataFeatureNames,
+  recordValues,
+  type MetadataEncoding,
+} from '../../lib/model/metadata-features.ts';
 import { preprocessInput } from '../../lib/model/preprocess.ts';
 import { trainClassWeights } from '../../lib/split/classWeights.ts';
 import { splitRecords, type Ratios, type Split, type SplitName } from '../../lib/split/split.ts';
 import type { Monitor } from '../../lib/train/callbacks.ts';
 import { MemoryCheckpointStore, writeWeights } from '../../lib/train/checkpoint.ts';
-import type { FeatureStore } from '../../lib/train/featureCache.ts';
+import {
+  featureKey,
+  MemoryFeatureStore,
+  poolingSplit,
+  type FeatureStore,
+} from '../../lib/train/featureCache.ts';
+import type { ImageDataset } from '../../lib/train/dataset.ts';
 import type { EpochLog, TrainLog } from '../../lib/train/logs.ts';
-import { predict, train, type Network, type TrainOptions } from '../../lib/train/loop.ts';
+import { predict, train, type MetadataRows, type Network, type TrainOptions } from '../../lib/train/loop.ts';
 import { readInputFile } from '../args.ts';
 import { lackingKernels, useNodeBackend, type NodeBackend } from './backend.ts';
 import {
   decodeImages,
+  lazyDataset,
   listImages,
   stratifiedSubset,
   type ImageContainer,
@@ -88,6 +105,11 @@ export interface HeadlessConfig {
   predictions: boolean;
   /** Also score the test split with test-time augmentation (the mean over four flips), next to the plain score. */
   tta: boolean;
+  /**
+   * Fuse the tabular metadata (age, sex, localization; encoded on the train split) with the image features:
+   * null for an image-only head.
+   */
+  meta: { fusion: Fusion; units: number } | null;
 }
 
 export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' | 'weights'> = {
@@ -112,6 +134,7 @@ export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' 
   inferenceBatchSize: 32,
   predictions: true,
   tta: false,
+  meta: null,
 };
 
 /** A log line for stderr: the core's TrainLogs plus the data and model steps of this pipeline. */
@@ -202,6 +225,45 @@ export interface HeadlessHooks {
    * measured step times. Return null to stop after phase 1.
    */
   decideFineTune?: (phaseOne: PhaseSummary, totals: Split['totals']) => Promise<FineTuneConfig | null>;
+  /**
+   * Shared between runs on the same images (the accuracy bench's image-only and metadata runs): the decoded images
+   * are kept here after the first run, and phase 1's pooled features in `features`.
+   */
+  shared?: SharedData;
+}
+
+/** What two runs on the same data and backbone can share. */
+export interface SharedData {
+  decoded?: { key: string; value: Awaited<ReturnType<typeof decodeImages>> };
+  features: FeatureStore;
+  /**
+   * Pooled base features of the images already computed (e.g. by `cli near-duplicates --features`, same backbone,
+   * weights and size), by image id: phase 1 then trains and tests on them, and images are decoded only if something
+   * needs their pixels (phase 2 does).
+   */
+  pooled?: PooledFeatures;
+}
+
+export interface PooledFeatures {
+  imageIds: readonly string[];
+  /** imageIds.length × dim values. */
+  values: Float32Array;
+  dim: number;
+}
+
+function pooledRows(pooled: PooledFeatures, imageIds: readonly string[]): Float32Array {
+  const row = new Map(pooled.imageIds.map((id, i) => [id, i]));
+  const out = new Float32Array(imageIds.length * pooled.dim);
+  imageIds.forEach((id, i) => {
+    const r = row.get(id);
+    if (r === undefined) throw new Error(`the precomputed features have no row for image ${id}`);
+    out.set(pooled.values.subarray(r * pooled.dim, (r + 1) * pooled.dim), i * pooled.dim);
+  });
+  return out;
+}
+
+export function sharedData(): SharedData {
+  return { features: new MemoryFeatureStore() };
 }
 
 const now = (): number => performance.now();
@@ -300,8 +362,15 @@ export function cutBelowTopBlocks(base: tf.LayersModel, spec: BackboneSpec, bloc
  */
 function fineTuneNetwork(network: Network, cut: Cut): Network {
   const input = tf.input({ shape: cut.top.inputs[0]!.shape.slice(1) as number[], name: 'cut_input' });
-  const output = network.head.apply(cut.top.apply(input)) as tf.SymbolicTensor;
-  const head = tf.model({ inputs: input, outputs: output, name: 'top_and_head' });
+  const top = cut.top.apply(input) as tf.SymbolicTensor;
+  const width = metadataWidth(network.head);
+  const metadata = width === null ? null : tf.input({ shape: [width], name: 'metadata' });
+  const output = network.head.apply(metadata ? [top, metadata] : top) as tf.SymbolicTensor;
+  const head = tf.model({
+    inputs: metadata ? [input, metadata] : input,
+    outputs: output,
+    name: 'top_and_head',
+  });
   for (const layer of cut.top.layers) {
     layer.trainable = layer.getClassName() !== 'BatchNormalization' && layer.getClassName() !== 'InputLayer';
   }
@@ -386,15 +455,20 @@ async function testMetrics(
   split: { test: number[]; val: number[] },
   ids: { images: string[]; lesions: string[] | null },
   config: HeadlessConfig,
+  metadata: MetadataRows | null,
+  pooled: PooledFeatures | null = null,
 ): Promise<TestMetrics> {
   const t0 = now();
-  const prediction = await predict(network, dataset, split.test, config.inferenceBatchSize);
+  const prediction = pooled
+    ? await predictPooled(network, dataset.labels, split.test, ids.images, pooled, metadata)
+    : await predict(network, dataset, split.test, config.inferenceBatchSize, metadata);
   const yProb = rowsOf(prediction.probs, prediction.yTrue.length);
   const { scored, report, bootstrap } = scoreTest(prediction.yTrue, yProb, ids.lesions);
   const plain = calibration(prediction.yTrue, yProb);
   let temperature: TestMetrics['temperature'] = null;
   if (split.val.length > 0) {
-    const val = await predict(network, dataset, split.val, config.inferenceBatchSize);
+    // The whole network on the validation images (the pooled features at hand are the test split's).
+    const val = await predict(network, dataset, split.val, config.inferenceBatchSize, metadata);
     const fit = fitTemperature(val.yTrue, rowsOf(val.probs, val.yTrue.length));
     const after = calibration(prediction.yTrue, applyTemperature(yProb, fit.temperature));
     temperature = {
@@ -409,7 +483,7 @@ async function testMetrics(
   }
   let tta: TestMetrics['tta'] = null;
   if (config.tta) {
-    const flipped = await predictWithTta(network, dataset, split.test, config.inferenceBatchSize);
+    const flipped = await predictWithTta(network, dataset, split.test, config.inferenceBatchSize, metadata);
     const rows = rowsOf(flipped.probs, flipped.yTrue.length);
     const calib = calibration(flipped.yTrue, rows);
     tta = { ...scoreTest(flipped.yTrue, rows, ids.lesions).scored, brier: calib.brier, ece: calib.ece };
@@ -435,6 +509,40 @@ async function testMetrics(
     };
   }
   return metrics;
+}
+
+/** The phase-1 network's predictions from precomputed pooled features (the head after its pooling). */
+async function predictPooled(
+  network: Network,
+  labels: ArrayLike<number>,
+  indices: readonly number[],
+  imageIds: readonly string[],
+  pooled: PooledFeatures,
+  metadata: MetadataRows | null,
+): Promise<Awaited<ReturnType<typeof predict>>> {
+  const { pool, rest } = poolingSplit(network.head);
+  if (!pool)
+    throw new Error('precomputed pooled features need a head that starts with global average pooling');
+  const rows = pooledRows(pooled, imageIds);
+  const out = tf.tidy(() => {
+    const x = tf.tensor2d(rows, [indices.length, pooled.dim]);
+    if (!metadata) return rest.predict(x) as tf.Tensor;
+    const m = new Float32Array(indices.length * metadata.dim);
+    indices.forEach((index, i) =>
+      m.set(metadata.values.subarray(index * metadata.dim, (index + 1) * metadata.dim), i * metadata.dim),
+    );
+    return rest.predict([x, tf.tensor2d(m, [indices.length, metadata.dim])]) as tf.Tensor;
+  });
+  const probs = (await out.data()) as Float32Array;
+  out.dispose();
+  const k = probs.length / indices.length;
+  const yTrue = indices.map((i) => labels[i]!);
+  const yPred = yTrue.map((_, i) => {
+    let best = 0;
+    for (let j = 1; j < k; j++) if (probs[i * k + j]! > probs[i * k + best]!) best = j;
+    return best;
+  });
+  return { probs, yTrue, yPred };
 }
 
 interface PhaseRun {
@@ -559,11 +667,21 @@ export async function trainHeadless(
     throw new Error(`no image of ${config.images} matches a row of ${metadata.fileName} (by image_id)`);
   }
   const chosen = config.limit === null ? matched : stratifiedSubset(matched, config.limit, config.seed);
-  const decoded = await decodeImages(chosen, {
-    size: config.size,
-    onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
-    progressEvery: chosen.length > 2000 ? 1000 : 100,
-  });
+  const decodeKey = `${config.images}|${config.size}|${chosen.map((m) => m.record.imageId).join(',')}`;
+  const reuse = hooks.shared?.decoded?.key === decodeKey ? hooks.shared.decoded.value : null;
+  const pooled = config.weights !== null ? (hooks.shared?.pooled ?? null) : null;
+  const decoded: { dataset: ImageDataset; images: MatchedImage[]; skipped: SkippedImage[]; seconds: number } =
+    pooled
+      ? { dataset: lazyDataset(chosen, config.size), images: [...chosen], skipped: [], seconds: 0 }
+      : (reuse ??
+        (await decodeImages(chosen, {
+          size: config.size,
+          onProgress: (done, total, seconds) => onLog({ type: 'decode', done, total, seconds }),
+          progressEvery: chosen.length > 2000 ? 1000 : 100,
+        })));
+  if (hooks.shared && !pooled) {
+    hooks.shared.decoded = { key: decodeKey, value: decoded as Awaited<ReturnType<typeof decodeImages>> };
+  }
   const { dataset, images } = decoded;
   timing.data_seconds = (now() - t) / 1000;
 
@@ -573,6 +691,19 @@ export async function trainHeadless(
   );
   const idx = indicesBySplit(images, split);
   const weightsByDx = config.classWeights ? trainClassWeights(split, { absent: 'zero' }) : null;
+  // The metadata encoding is fitted on the train split only (its age mean/sd and vocabularies).
+  const encoding: MetadataEncoding | null = config.meta
+    ? fitMetadataEncoding(idx.train.map((i) => recordValues(images[i]!.record)))
+    : null;
+  const metadataRows: MetadataRows | null = encoding
+    ? {
+        values: encodeRecords(
+          encoding,
+          images.map((m) => recordValues(m.record)),
+        ),
+        dim: metadataDim(encoding),
+      }
+    : null;
   onLog({
     type: 'data',
     stage: 'split',
@@ -591,7 +722,15 @@ export async function trainHeadless(
     if (config.weights !== null) weights = await loadWeightsFromPath(base, config.weights);
     const head = buildHead(
       (base.outputs[0]!.shape as number[]).slice(1),
-      headConfig({ kind: config.head, hiddenUnits: config.hiddenUnits, dropout: config.dropout }),
+      headConfig({
+        kind: config.head,
+        hiddenUnits: config.hiddenUnits,
+        dropout: config.dropout,
+        metadata:
+          encoding && config.meta
+            ? metadataFusion({ features: metadataDim(encoding), ...config.meta })
+            : null,
+      }),
       // tfjs's default initialisers draw from an unseeded generator.
       { seed: config.seed },
     );
@@ -618,8 +757,21 @@ export async function trainHeadless(
     onLog({ type: 'model', ...modelInfo });
     timing.model_seconds = (now() - t) / 1000;
 
+    const featureCacheKey = `${spec.id}|${config.weights ?? 'random'}|${config.size}`;
+    if (pooled && hooks.shared) {
+      const { pool } = poolingSplit(head);
+      if (!pool)
+        throw new Error('precomputed pooled features need a head that starts with global average pooling');
+      for (const name of ['train', 'val'] as const) {
+        const ids = idx[name].map((i) => images[i]!.record.imageId);
+        await hooks.shared.features.put(
+          featureKey(featureCacheKey, true, config.size, idx[name]),
+          pooledRows(pooled, ids),
+        );
+      }
+    }
     const common = {
-      data: { dataset, train: idx.train, val: idx.val },
+      data: { dataset, train: idx.train, val: idx.val, metadata: metadataRows },
       classNames: DX,
       batchSize: config.batchSize,
       classWeights: weightsByDx ? DX.map((dx: Dx) => weightsByDx[dx]) : null,
@@ -639,6 +791,9 @@ export async function trainHeadless(
           ? null
           : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
       inferenceBatchSize: config.inferenceBatchSize,
+      ...(hooks.shared && config.weights !== null
+        ? { featureCache: { store: hooks.shared.features, key: featureCacheKey } }
+        : {}),
     } satisfies Partial<TrainOptions>;
 
     const phases: PhaseSummary[] = [];
@@ -651,7 +806,15 @@ export async function trainHeadless(
     };
     const runTest = async (net: Network, phase: 1 | 2): Promise<TestMetrics | null> => {
       if (idx.test.length === 0) return null;
-      const metrics = await testMetrics(net, dataset, idx, testIds, config);
+      const metrics = await testMetrics(
+        net,
+        dataset,
+        idx,
+        testIds,
+        config,
+        metadataRows,
+        phase === 1 ? pooled : null,
+      );
       onLog({
         type: 'test',
         phase,
@@ -739,6 +902,7 @@ export async function trainHeadless(
         fine_tune: ft,
         augmentation: null,
         tta: config.tta,
+        meta: config.meta,
       },
       data: {
         container,
@@ -759,6 +923,8 @@ export async function trainHeadless(
         },
         class_weights: weightsByDx,
         decode_seconds: decoded.seconds,
+        metadata_encoding: encoding,
+        metadata_features: encoding ? metadataFeatureNames(encoding) : null,
       },
       model: modelInfo,
       phases,

@@ -18,7 +18,7 @@ import type { MatchedImage } from '../../lib/data/match.ts';
 import { resizeRgb } from '../../lib/data/resize.ts';
 import type { Listing } from '../../lib/data/types.ts';
 import { createRandom } from '../../lib/random.ts';
-import { MemoryImageDataset } from '../../lib/train/dataset.ts';
+import { MemoryImageDataset, type ImageDataset } from '../../lib/train/dataset.ts';
 
 export type ImageContainer = 'folder' | 'zip';
 
@@ -149,6 +149,28 @@ export function decodeToSquare(bytes: Uint8Array, size: number): Uint8Array {
 
 function looksLikeJpeg(bytes: Uint8Array): boolean {
   return bytes.length > 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+}
+
+/**
+ * A dataset over `matched` that decodes an image only when a batch asks for it (nothing is kept): for runs whose
+ * features are already known, so that images are never read unless something needs their pixels.
+ */
+export function lazyDataset(matched: readonly MatchedImage[], size: number): ImageDataset {
+  const bytes = size * size * 3;
+  return {
+    count: matched.length,
+    size,
+    labels: Int32Array.from(matched, (m) => dxIndex(m.record.dx)),
+    async readBatch(indices) {
+      const out = new Uint8Array(indices.length * bytes);
+      for (const [i, index] of indices.entries()) {
+        const m = matched[index];
+        if (!m) throw new Error(`image index ${index} is outside the dataset (0..${matched.length - 1})`);
+        out.set(decodeToSquare(await m.image.read(), size), i * bytes);
+      }
+      return out;
+    },
+  };
 }
 
 /**

@@ -17,7 +17,14 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PixelImage } from '../data/resize.ts';
-import { modelInputSize, prepareImage, type Classifier, type PredictInput } from '../predict.ts';
+import {
+  metadataInput,
+  modelInputSize,
+  prepareImage,
+  type Classifier,
+  type PredictInput,
+} from '../predict.ts';
+import type { MetadataValues } from './metadata-features.ts';
 import type { ResizeFilter } from '../data/resize.ts';
 
 type Sym = tf.SymbolicTensor;
@@ -128,6 +135,8 @@ export interface GradCamOptions {
   classIndex?: number;
   /** [height, width] of the heatmap; default the model's input size. */
   size?: readonly [number, number];
+  /** The [1, dim] metadata tensor, for a model that takes metadata as a second input. */
+  metadata?: tf.Tensor2D;
 }
 
 export interface GradCamTensors {
@@ -167,6 +176,11 @@ export function gradCamTensors(
     );
   }
   const input = model.inputs[0] as Sym;
+  // A metadata-fused model's second input: its value is given with the image.
+  const metaInput = model.inputs[1] as Sym | undefined;
+  if (metaInput && !options.metadata) throw new Error('the model takes metadata: give it with the image');
+  const givenMeta = (): Array<[number, Thunk]> =>
+    metaInput && options.metadata ? [[metaInput.id, () => options.metadata as tf.Tensor]] : [];
   const output = model.outputs[0] as Sym;
   const classes = output.shape[output.shape.length - 1] as number;
   const classIndex = options.classIndex;
@@ -180,7 +194,7 @@ export function gradCamTensors(
   let score: 'logit' | 'probability' = 'logit';
 
   const result = tf.tidy(() => {
-    let run = new GraphRun(new Map([[input.id, () => image]]));
+    let run = new GraphRun(new Map<number, Thunk>([[input.id, () => image], ...givenMeta()]));
     for (let d = 0; d + 1 < path.length; d++) {
       run = run.child(
         path[d + 1] as tf.LayersModel,
@@ -191,10 +205,7 @@ export function gradCamTensors(
     // The rest of the network as a function of the feature map (the image stays available for any path around it).
     const tail = (a: tf.Tensor) =>
       new GraphRun(
-        new Map<number, Thunk>([
-          [input.id, () => image],
-          [target.id, () => a],
-        ]),
+        new Map<number, Thunk>([[input.id, () => image], [target.id, () => a], ...givenMeta()]),
       ).scores(output);
     const forward = tail(features);
     score = forward.kind;
@@ -267,15 +278,25 @@ export async function gradCam(
 export async function gradCamImage(
   classifier: Classifier,
   image: PredictInput,
-  options: Omit<GradCamOptions, 'size'> & { filter?: ResizeFilter },
+  options: Omit<GradCamOptions, 'size' | 'metadata'> & {
+    filter?: ResizeFilter;
+    /** Age, sex and site for a model that takes metadata (unknown when absent). */
+    metadataValues?: MetadataValues | null;
+  },
 ): Promise<GradCamResult> {
   const size = modelInputSize(classifier.model);
   const [height, width] = image instanceof tf.Tensor ? image.shape : [image.height, image.width];
   const prepared = prepareImage(image, size, classifier.preprocessing, options.filter);
+  const metadata = metadataInput(classifier, options.metadataValues);
   try {
-    return await gradCam(classifier.model, prepared, { ...options, size: [height, width] });
+    return await gradCam(classifier.model, prepared, {
+      ...options,
+      size: [height, width],
+      metadata: metadata ?? undefined,
+    });
   } finally {
     prepared.dispose();
+    metadata?.dispose();
   }
 }
 

@@ -3,6 +3,7 @@
  * TensorFlow.js, so the UI can offer and check heads; `./heads.ts` builds them.
  */
 import type { BackboneId } from './backbones/catalog.ts';
+import { metadataFusion, type MetadataFusion } from './fusion.ts';
 
 export const HEAD_KINDS = ['gap-dense', 'gap-dense-dropout-dense'] as const;
 export type HeadKind = (typeof HEAD_KINDS)[number];
@@ -15,6 +16,8 @@ export interface HeadConfig {
   hiddenUnits: number;
   /** Dropout rate before the output layer ('gap-dense-dropout-dense' only). */
   dropout: number;
+  /** Tabular metadata fused with the image features (a second input, `metadata`); absent or null: image only. */
+  metadata?: MetadataFusion | null;
 }
 
 export const HEAD_LABELS: Record<HeadKind, string> = {
@@ -38,6 +41,7 @@ export function headConfig(partial: Partial<HeadConfig> & { kind: HeadKind }): H
   if (!(config.dropout >= 0 && config.dropout < 1)) {
     throw new RangeError(`dropout must be in [0, 1), got ${config.dropout}`);
   }
+  if (config.metadata) config.metadata = metadataFusion(config.metadata);
   return config;
 }
 

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackboneSpec } from './backbones/index.ts';
+import { buildFusedHead, metadataWidth } from './fused-head.ts';
 import { headConfig, type HeadConfig } from './head-config.ts';
 
 export {
@@ -58,6 +59,7 @@ export function buildHead(
   if (featureShape.length !== 1 && featureShape.length !== 3) {
     throw new Error(`head input must be [channels] or [h, w, channels], got [${featureShape.join(', ')}]`);
   }
+  if (c.metadata) return buildFusedHead(featureShape, c, POOL_LAYER, HEAD_NAME);
   const input = tf.input({ shape: [...featureShape], name: 'features' });
   let x = input;
   if (featureShape.length === 3) x = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), x);
@@ -147,6 +149,13 @@ export function composeModel(base: tf.LayersModel, head: tf.LayersModel | HeadCo
   const input = tf.input({ shape: base.inputs[0]?.shape.slice(1) as number[], name: 'image' });
   let x = node(base, input);
   if (headIn.length === 2) x = node(tf.layers.globalAveragePooling2d({ name: POOL_LAYER }), x);
+  // A metadata-fused head: the classifier takes [image, metadata].
+  const metaWidth = metadataWidth(headModel);
+  if (metaWidth !== null) {
+    const metadata = tf.input({ shape: [metaWidth], name: 'metadata' });
+    const output = headModel.apply([x, metadata]) as tf.SymbolicTensor;
+    return tf.model({ inputs: [input, metadata], outputs: output, name: `${base.name}_classifier` });
+  }
   const output = node(headModel, x);
   return tf.model({ inputs: input, outputs: output, name: `${base.name}_classifier` });
 }

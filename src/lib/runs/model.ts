@@ -5,6 +5,7 @@
  * with a reason instead of predicting nonsense.
  */
 import * as tf from '@tensorflow/tfjs';
+import { metadataDim } from '../model/metadata-features.ts';
 import { RunFileError, type RunModelConfig } from './record.ts';
 
 /** The model's artifacts, without touching any storage (`model.save` through a pass-through handler). */
@@ -117,7 +118,7 @@ function firstSentence(text: string): string {
  */
 export async function loadRunModel(
   artifacts: tf.io.ModelArtifacts,
-  config: Pick<RunModelConfig, 'inputSize' | 'classes'>,
+  config: Pick<RunModelConfig, 'inputSize' | 'classes' | 'metadata'>,
   file = 'model.json',
 ): Promise<tf.LayersModel> {
   const known = knownLayerClasses();
@@ -150,10 +151,21 @@ export async function loadRunModel(
   const input = model.inputs[0]?.shape;
   const output = model.outputs[0]?.shape;
   const problems: string[] = [];
-  if (model.inputs.length !== 1 || dims(input) !== dims([null, config.inputSize, config.inputSize, 3])) {
+  const inputs = config.metadata ? 2 : 1;
+  if (model.inputs.length !== inputs || dims(input) !== dims([null, config.inputSize, config.inputSize, 3])) {
     problems.push(
-      `its input is ${dims(input)}, the run's images are [batch, ${config.inputSize}, ${config.inputSize}, 3] (config.json: model.inputSize)`,
+      `its input is ${model.inputs.map((i) => dims(i.shape)).join(' and ')}, the run's images are ` +
+        `[batch, ${config.inputSize}, ${config.inputSize}, 3]` +
+        (config.metadata ? ' with metadata' : ''),
     );
+  }
+  if (config.metadata && model.inputs.length === 2) {
+    const width = metadataDim(config.metadata);
+    if (dims(model.inputs[1]!.shape) !== dims([null, width])) {
+      problems.push(
+        `its metadata input is ${dims(model.inputs[1]!.shape)}, the run encodes [batch, ${width}] metadata values`,
+      );
+    }
   }
   if (model.outputs.length !== 1 || dims(output) !== dims([null, config.classes.length])) {
     problems.push(`its output is ${dims(output)}, the run has ${config.classes.length} classes`);

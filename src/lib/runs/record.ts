@@ -16,6 +16,13 @@ import {
   type BackboneId,
 } from '../model/backbones/catalog.ts';
 import { HEAD_KINDS, type HeadConfig } from '../model/head-config.ts';
+import { FUSIONS } from '../model/fusion.ts';
+import {
+  MetadataEncodingError,
+  metadataDim,
+  parseMetadataEncoding,
+  type MetadataEncoding,
+} from '../model/metadata-features.ts';
 import type { PreprocessMode } from '../model/preprocess.ts';
 import { MetricsInputError, parsePredictions } from '../metrics/input.ts';
 import { parseRunEvaluation, type RunEvaluation } from './evaluation.ts';
@@ -39,6 +46,11 @@ export interface RunModelConfig {
   classes: string[];
   /** Layer whose activations and gradients Grad-CAM uses (the backbone's last conv block). */
   gradCamLayer: string;
+  /**
+   * How the run's metadata input is encoded (vocabularies, age mean and sd of its train split), when its head takes
+   * metadata (head.metadata); absent or null for an image-only model.
+   */
+  metadata?: MetadataEncoding | null;
 }
 
 export interface RunConfig {
@@ -329,6 +341,38 @@ export function parseRunConfig(value: unknown, file = 'config.json', base = ''):
   if (head.classes !== classes.length) {
     r.fail(g('classes'), `is ${head.classes}, but ${f('classes')} lists ${classes.length} classes`);
   }
+  let encoding: MetadataEncoding | null = null;
+  if (m.metadata !== undefined && m.metadata !== null) {
+    try {
+      encoding = parseMetadataEncoding(m.metadata, `${file}: ${f('metadata')}`);
+    } catch (error) {
+      if (error instanceof MetadataEncodingError) throw new RunFileError(error.message, file, f('metadata'));
+      throw error;
+    }
+  }
+  if (h.metadata !== undefined && h.metadata !== null) {
+    const hm = r.object(h.metadata, g('metadata'));
+    head.metadata = {
+      features: r.integer(hm.features, g('metadata.features'), 1),
+      fusion: r.oneOf(hm.fusion, FUSIONS, g('metadata.fusion')),
+      units: r.integer(hm.units, g('metadata.units'), 1, 65536),
+    };
+    if (!encoding) {
+      return r.fail(
+        f('metadata'),
+        'is missing: the head takes metadata, and the run does not say how to encode it',
+      );
+    }
+    const width = metadataDim(encoding);
+    if (width !== head.metadata.features) {
+      r.fail(
+        g('metadata.features'),
+        `is ${head.metadata.features}, but ${f('metadata')} encodes ${width} values`,
+      );
+    }
+  } else if (encoding) {
+    r.fail(g('metadata'), 'is missing: the run has a metadata encoding, and its head takes no metadata');
+  }
   const training = r.json(r.object(o.training, at(base, 'training')), at(base, 'training')) as JsonObject;
   return {
     model: {
@@ -338,6 +382,7 @@ export function parseRunConfig(value: unknown, file = 'config.json', base = ''):
       head,
       classes,
       gradCamLayer: r.string(m.gradCamLayer, f('gradCamLayer'), true),
+      ...(encoding ? { metadata: encoding } : {}),
     },
     training,
   };

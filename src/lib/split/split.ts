@@ -42,6 +42,25 @@ export interface SplitOptions {
    * no lesion was photographed twice. The split then reports how many images were treated so.
    */
   missingLesionId?: 'error' | 'own-lesion';
+  /**
+   * Pairs of image ids to keep in one split (a grouped split only): possible hidden duplicates, one lesion filed
+   * under two lesion ids (src/lib/data/near-duplicates.ts). Their lesions are merged into one group (union-find),
+   * so every image of both lesions lands in the same split. Absent or empty: the split is exactly the one without.
+   */
+  together?: ReadonlyArray<readonly [string, string]>;
+}
+
+/** What a split did with `SplitOptions.together`. */
+export interface KeptTogether {
+  /** Pairs given. */
+  pairs: number;
+  /** Pairs whose two images are of different lesions and now share a split (the rest were same-lesion already). */
+  keptTogether: number;
+  /** Pairs naming an image that is not among the records (ignored). */
+  unknown: number;
+  /** Lesion groups after merging, and how many lesions went into groups of more than one. */
+  groups: number;
+  mergedLesions: number;
 }
 
 export interface Split {
@@ -61,6 +80,8 @@ export interface Split {
   mixedDxLesions: number;
   /** Images that had no lesion id and were treated as their own lesion ('own-lesion'). */
   imagesWithoutLesionId: number;
+  /** Present only when `together` pairs were given to a grouped split. */
+  together?: KeptTogether;
 }
 
 /** A split that cannot be made from these records or options; the message says why and what to do. */
@@ -205,6 +226,80 @@ export function groupByLesion(
 }
 
 /**
+ * Merges lesion groups joined by `pairs` of image ids (union-find over groups). A merged group takes the smallest
+ * key of its lesions and the dx with the most images (ties: the dx of the group seen first); groups no pair touches
+ * are returned as they were, in their order.
+ */
+export function mergeGroups(
+  groups: readonly LesionGroup[],
+  pairs: ReadonlyArray<readonly [string, string]>,
+): { groups: LesionGroup[]; report: KeptTogether } {
+  const groupOf = new Map<string, number>();
+  groups.forEach((g, i) => g.imageIds.forEach((id) => groupOf.set(id, i)));
+  const parent = groups.map((_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) {
+      parent[i] = parent[parent[i]!]!;
+      i = parent[i]!;
+    }
+    return i;
+  };
+  let unknown = 0;
+  let across = 0;
+  for (const [a, b] of pairs) {
+    const ga = groupOf.get(a);
+    const gb = groupOf.get(b);
+    if (ga === undefined || gb === undefined) {
+      unknown++;
+      continue;
+    }
+    if (ga !== gb) across++;
+    const ra = find(ga);
+    const rb = find(gb);
+    // The earlier group is the root, so a merged group keeps the first-seen order.
+    if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb);
+  }
+  const members = new Map<number, number[]>();
+  groups.forEach((_, i) => {
+    const root = find(i);
+    const list = members.get(root);
+    if (list) list.push(i);
+    else members.set(root, [i]);
+  });
+  const merged: LesionGroup[] = [];
+  let mergedLesions = 0;
+  for (const [root, list] of members) {
+    if (list.length === 1) {
+      merged.push(groups[root]!);
+      continue;
+    }
+    mergedLesions += list.length;
+    const dxCounts = new Map<Dx, number>();
+    for (const i of list) {
+      const g = groups[i]!;
+      dxCounts.set(g.dx, (dxCounts.get(g.dx) ?? 0) + g.imageIds.length);
+    }
+    let dx = groups[root]!.dx;
+    let best = 0;
+    for (const [d, count] of dxCounts) {
+      if (count > best) {
+        dx = d;
+        best = count;
+      }
+    }
+    merged.push({
+      key: list.map((i) => groups[i]!.key).sort(byString)[0]!,
+      dx,
+      imageIds: list.flatMap((i) => groups[i]!.imageIds),
+    });
+  }
+  return {
+    groups: merged,
+    report: { pairs: pairs.length, keptTogether: across, unknown, groups: merged.length, mergedLesions },
+  };
+}
+
+/**
  * Assigns the groups of one class to splits. Groups are shuffled with the seed, then ordered by size (largest
  * first, stable, so the shuffle breaks ties); each goes to the split that is least full relative to its target
  * among those it fits in (else among all with a target), ties to the earlier split. Large lesions therefore
@@ -258,9 +353,17 @@ export function splitRecords(records: readonly LesionRecord[], options: SplitOpt
   const assignment = new Map<string, SplitName>();
   let mixedDxLesions = 0;
   let imagesWithoutLesionId = 0;
+  let together: KeptTogether | undefined;
 
   if (grouped) {
-    const { groups, mixed, withoutId } = groupByLesion(records, options.missingLesionId ?? 'error');
+    const lesions = groupByLesion(records, options.missingLesionId ?? 'error');
+    const { mixed, withoutId } = lesions;
+    let groups = lesions.groups;
+    if (options.together && options.together.length > 0) {
+      const merged = mergeGroups(groups, options.together);
+      groups = merged.groups;
+      together = merged.report;
+    }
     mixedDxLesions = mixed;
     imagesWithoutLesionId = withoutId;
     const groupSplit = new Map<string, SplitName>();
@@ -311,6 +414,7 @@ export function splitRecords(records: readonly LesionRecord[], options: SplitOpt
     leakedLesions: findLeakedLesions(records, assignment).length,
     mixedDxLesions,
     imagesWithoutLesionId,
+    ...(together ? { together } : {}),
   };
 }
 

@@ -13,6 +13,7 @@ import {
   type BackboneId,
 } from '../model/backbones/catalog.ts';
 import { headConfig, type HeadConfig } from '../model/head-config.ts';
+import { FUSIONS, type Fusion } from '../model/fusion.ts';
 import { DEFAULT_RATIOS, DEFAULT_SEED, validateRatios, type Ratios } from '../split/split.ts';
 import { BACKEND_NAMES } from './backend-names.ts';
 import {
@@ -39,7 +40,8 @@ export interface RunConfig {
   /** The network's square input; cached images are resized to it when it differs. Default: imageSize. */
   inputSize: number;
   head: HeadConfig;
-  split: { seed: number; ratios: Ratios; grouped: boolean };
+  /** `together`: pairs of image ids kept in one split (possible hidden duplicates); absent: none. */
+  split: { seed: number; ratios: Ratios; grouped: boolean; together?: Array<[string, string]> };
   /** 'balanced' class weights from the train split. */
   classWeights: boolean;
   /** null: no augmentation (then the feature cache can be used). */
@@ -63,6 +65,11 @@ export interface RunConfig {
   seed: number;
   /** Also score the test split with test-time augmentation (four flips), reported next to the plain score. */
   tta: boolean;
+  /**
+   * Fuse age, sex and localization (encoded on the train split) with the image features; null: image only.
+   * The head's metadata width follows from the encoding, so it is set by the session.
+   */
+  metadata: { fusion: Fusion; units: number } | null;
 }
 
 export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
@@ -85,6 +92,7 @@ export const DEFAULT_RUN_CONFIG: Readonly<RunConfig> = {
   featureCache: true,
   seed: DEFAULT_SEED,
   tta: false,
+  metadata: null,
 };
 
 function wholeAtLeast(name: string, value: number, min: number): void {
@@ -160,6 +168,14 @@ export function runConfig(partial: Partial<RunConfig> = {}): RunConfig {
     wholeAtLeast('phase2.blocks', config.phase2.blocks, 1);
     wholeAtLeast('phase2.epochs', config.phase2.epochs, 1);
     if (config.phase2.learningRate !== undefined) positive('phase2.learningRate', config.phase2.learningRate);
+  }
+  if (config.metadata) {
+    if (!FUSIONS.includes(config.metadata.fusion)) {
+      throw new TrainConfigError(
+        `metadata.fusion must be one of ${FUSIONS.join(', ')}; got ${config.metadata.fusion}`,
+      );
+    }
+    wholeAtLeast('metadata.units', config.metadata.units, 1);
   }
   if (config.backend !== 'auto' && !BACKEND_NAMES.includes(config.backend)) {
     throw new TrainConfigError(

@@ -129,6 +129,16 @@ export function hashString(text: string): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** The store key of one split's features (the loop's feature cache; a caller may fill the store ahead). */
+export function featureKey(
+  key: string,
+  pool: boolean,
+  inputSize: number,
+  indices: ArrayLike<number>,
+): string {
+  return `${key}|${pool ? 'gap' : 'map'}|${inputSize}|${hashIndices(indices)}`;
+}
+
 /** A hash of an index list, so a cache key changes with the split. */
 export function hashIndices(indices: ArrayLike<number>): string {
   let h = 0x811c9dc5;
@@ -158,6 +168,7 @@ export function featureKey(
  * model of its own over the pooled vector. The rest shares the head's layers, so training it trains the head.
  */
 export function poolingSplit(head: tf.LayersModel): { pool: boolean; rest: tf.LayersModel } {
+  if (head.inputs.length === 2) return fusedPoolingSplit(head);
   const layers = head.layers.filter((l) => l.getClassName() !== 'InputLayer');
   const first = layers[0];
   const linear =
@@ -170,6 +181,45 @@ export function poolingSplit(head: tf.LayersModel): { pool: boolean; rest: tf.La
   let x: tf.SymbolicTensor = input;
   for (const layer of layers.slice(1)) x = layer.apply(x) as tf.SymbolicTensor;
   return { pool: true, rest: tf.model({ inputs: input, outputs: x, name: `${head.name}_on_pooled` }) };
+}
+
+/**
+ * poolingSplit for a metadata-fused head (inputs [features, metadata]): when the features input goes straight into
+ * a GlobalAveragePooling2D, the rest is the same layers re-applied on [pooled features, metadata].
+ */
+function fusedPoolingSplit(head: tf.LayersModel): { pool: boolean; rest: tf.LayersModel } {
+  const [featuresIn, metadataIn] = head.inputs as [tf.SymbolicTensor, tf.SymbolicTensor];
+  const gap = head.layers.find(
+    (l) =>
+      l.getClassName() === 'GlobalAveragePooling2D' &&
+      l.inboundNodes[0]?.inputTensors.length === 1 &&
+      l.inboundNodes[0].inputTensors[0]!.id === featuresIn.id,
+  );
+  if (!gap) return { pool: false, rest: head };
+  const pooledShape = gap.outputShape as tf.Shape;
+  const pooled = tf.input({ shape: pooledShape.slice(1) as number[], name: `${head.name}_pooled_input` });
+  const metadata = tf.input({
+    shape: metadataIn.shape.slice(1) as number[],
+    name: `${head.name}_metadata_input`,
+  });
+  const mapped = new Map<number, tf.SymbolicTensor>([
+    [gap.inboundNodes[0]!.outputTensors[0]!.id, pooled],
+    [metadataIn.id, metadata],
+  ]);
+  for (const layer of head.layers) {
+    if (layer === gap || layer.getClassName() === 'InputLayer') continue;
+    const node = layer.inboundNodes[0]!;
+    const ins = node.inputTensors.map((t) => mapped.get(t.id));
+    if (ins.some((t) => t === undefined)) return { pool: false, rest: head };
+    const out = layer.apply(ins.length === 1 ? ins[0]! : (ins as tf.SymbolicTensor[])) as tf.SymbolicTensor;
+    mapped.set(node.outputTensors[0]!.id, out);
+  }
+  const output = mapped.get(head.outputs[0]!.id);
+  if (!output) return { pool: false, rest: head };
+  return {
+    pool: true,
+    rest: tf.model({ inputs: [pooled, metadata], outputs: output, name: `${head.name}_on_pooled` }),
+  };
 }
 
 /** Every layer feeds exactly the next one (a Sequential-shaped functional model). */

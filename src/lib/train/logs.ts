@@ -3,6 +3,9 @@
  * the UI). Epochs and batches are 1-based, as Keras prints them; `phase` is 1 (frozen base) or 2 (fine-tuning).
  * Every value is plain data (structured-clone safe).
  */
+import type { KeptTogether } from '../split/split.ts';
+import type { MetadataFusion } from '../model/fusion.ts';
+import type { MetadataEncoding } from '../model/metadata-features.ts';
 import type { Monitor } from './callbacks.ts';
 import { formatDuration } from '../data/progress.ts';
 
@@ -187,10 +190,17 @@ export interface PreparedLog {
     totals: { train: number; val: number; test: number };
     lesions: { train: number; val: number; test: number };
     leakedLesions: number;
+    /** Present when pairs were kept together (possible hidden duplicates): what the split did with them. */
+    together?: KeptTogether;
   };
   /** Per class, in class order; null when class weights are off. */
   classWeights: number[] | null;
   classNames: string[];
+  /**
+   * With metadata fusion on: the encoding fitted on the train split (saved with the run, so Predict encodes the
+   * same way) and the head's fusion settings. Absent for an image-only run.
+   */
+  metadata?: { encoding: MetadataEncoding; fusion: MetadataFusion };
 }
 
 /** The test split scored with the trained network (after training ends, unless it was stopped). */

@@ -76,6 +76,26 @@ export interface TrainData {
   /** Indices into `dataset`. */
   train: readonly number[];
   val: readonly number[];
+  /**
+   * Encoded metadata of every image of `dataset` (row i for dataset index i), for a head that takes a `metadata`
+   * input (src/lib/model/fused-head.ts); required then, ignored otherwise.
+   */
+  metadata?: MetadataRows | null;
+}
+
+/** count × dim metadata values, one row per dataset image (src/lib/model/metadata-features.ts encodes them). */
+export interface MetadataRows {
+  values: Float32Array;
+  dim: number;
+}
+
+/** The rows of `rows` at dataset `indices`, as a [n, dim] tensor. */
+function metadataTensor(rows: MetadataRows, indices: readonly number[]): tf.Tensor2D {
+  const out = new Float32Array(indices.length * rows.dim);
+  indices.forEach((index, i) =>
+    out.set(rows.values.subarray(index * rows.dim, (index + 1) * rows.dim), i * rows.dim),
+  );
+  return tf.tensor2d(out, [indices.length, rows.dim]);
 }
 
 export interface PhaseTwoOptions {
@@ -250,8 +270,10 @@ interface Pipeline {
   read(split: Split, positions: readonly number[]): Promise<Uint8Array | Float32Array>;
   /** Outside the gradient tape; the caller disposes the result. */
   toInput(raw: Uint8Array | Float32Array, n: number, training: boolean, random: Random | null): tf.Tensor;
-  /** Inside the tape: input → class probabilities. */
-  forward(x: tf.Tensor, training: boolean): tf.Tensor;
+  /** The batch's metadata tensor for a head that takes one, else null; the caller disposes it. */
+  metadata(split: Split, positions: readonly number[]): tf.Tensor | null;
+  /** Inside the tape: input (and metadata, for a fused head) → class probabilities. */
+  forward(x: tf.Tensor, training: boolean, metadata: tf.Tensor | null): tf.Tensor;
   /** What the optimizer updates. */
   variables: tf.Variable[];
   /** What checkpoints hold: the head's weights, plus the base's trainable ones in phase 2. */
@@ -295,13 +317,29 @@ function imagePipeline(
         // Phase 1: the frozen base runs outside the tape (nothing to differentiate there).
         return phase === 1 ? (network.base.apply(pre, { training: false }) as tf.Tensor) : pre;
       }),
-    forward: (x, training) => {
+    metadata: (split, positions) => splitMetadata(data, network.head, indices[split], positions),
+    forward: (x, training, metadata) => {
       const features = phase === 1 ? x : (network.base.apply(x, { training: false }) as tf.Tensor);
-      return network.head.apply(features, { training }) as tf.Tensor;
+      return network.head.apply(metadata ? [features, metadata] : features, { training }) as tf.Tensor;
     },
     variables,
     state: stateOf(network, phase),
   };
+}
+
+/** The metadata rows of a batch (`positions` within a split whose dataset indices are `indices`), if the head takes them. */
+function splitMetadata(
+  data: TrainData,
+  head: tf.LayersModel,
+  indices: readonly number[],
+  positions: readonly number[],
+): tf.Tensor | null {
+  if (head.inputs.length < 2) return null;
+  if (!data.metadata) throw new TrainConfigError('this head takes metadata, and the data has none');
+  return metadataTensor(
+    data.metadata,
+    positions.map((p) => indices[p]!),
+  );
 }
 
 interface CachedFeatures {
@@ -328,7 +366,9 @@ function featurePipeline(network: Network, data: TrainData, features: CachedFeat
       return out;
     },
     toInput: (raw, n) => tf.tensor(raw as Float32Array, [n, ...features.shape], 'float32'),
-    forward: (x, training) => rest.apply(x, { training }) as tf.Tensor,
+    metadata: (split, positions) =>
+      splitMetadata(data, network.head, split === 'train' ? data.train : data.val, positions),
+    forward: (x, training, metadata) => rest.apply(metadata ? [x, metadata] : x, { training }) as tf.Tensor,
     variables: variablesOf(rest.trainableWeights),
     state: stateOf(network, 1),
   };
@@ -348,7 +388,7 @@ async function predictSplit(
     const raw = await pipeline.read(split, positions);
     const out = tf.tidy(() => {
       const x = pipeline.toInput(raw, positions.length, false, null);
-      return pipeline.forward(x, false);
+      return pipeline.forward(x, false, pipeline.metadata(split, positions));
     });
     try {
       probs.set((await out.data()) as Float32Array, start * numClasses);
@@ -415,8 +455,9 @@ export async function predict(
   dataset: ImageDataset,
   indices: readonly number[],
   batchSize = 32,
+  metadata: MetadataRows | null = null,
 ): Promise<Prediction> {
-  const pipeline = imagePipeline(network, { dataset, train: [], val: indices }, 1, null);
+  const pipeline = imagePipeline(network, { dataset, train: [], val: indices, metadata }, 1, null);
   const numClasses = headClasses(network);
   const probs = await predictSplit(pipeline, 'val', batchSize, numClasses);
   const yTrue = Array.from(pipeline.labels.val);
@@ -458,6 +499,18 @@ function checkOptions(options: TrainOptions, numClasses: number): void {
       if (!Number.isInteger(label) || label < 0 || label >= numClasses) {
         throw new TrainConfigError(`image ${i} has label ${label}; the head has ${numClasses} classes`);
       }
+    }
+  }
+  const metaIn = options.network.head.inputs[1]?.shape;
+  if (metaIn) {
+    const dim = metaIn[metaIn.length - 1];
+    const rows = data.metadata;
+    if (!rows) throw new TrainConfigError('the head takes metadata (a second input), and the data has none');
+    if (rows.dim !== dim || rows.values.length !== data.dataset.count * rows.dim) {
+      throw new TrainConfigError(
+        `the head takes ${dim} metadata values per image; the data has ${rows.values.length} values in rows of ` +
+          `${rows.dim} for ${data.dataset.count} images`,
+      );
     }
   }
   const weights = options.classWeights;
@@ -759,8 +812,9 @@ async function* runPhase(
               'float32',
             ) as tf.Tensor2D;
             const w = classWeights ? tf.tensor1d(Float32Array.from(labels, (l) => classWeights[l]!)) : null;
+            const metadata = pipeline.metadata('train', positions);
             return trainStep(
-              (input) => pipeline.forward(input, true),
+              (input) => pipeline.forward(input, true, metadata),
               x,
               y,
               w,

@@ -18,7 +18,16 @@ import { TrainControl } from './control.ts';
 import type { ImageDataset } from './dataset.ts';
 import type { FeatureStore } from './featureCache.ts';
 import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
-import { predict, train, TrainConfigError, type Network, type TrainResult } from './loop.ts';
+import { metadataFusion } from '../model/fusion.ts';
+import { encodeRecords, fitMetadataEncoding, metadataDim, recordValues } from '../model/metadata-features.ts';
+import {
+  predict,
+  train,
+  TrainConfigError,
+  type MetadataRows,
+  type Network,
+  type TrainResult,
+} from './loop.ts';
 import { createNetwork, disposeNetwork, restoreCheckpoint } from './network.ts';
 import type { ResumePoint, ResumeStore } from './resume.ts';
 import { predictWithTta } from './tta.ts';
@@ -76,6 +85,7 @@ export function prepareSplit(
         totals: { ...split.totals },
         lesions: { ...split.lesions },
         leakedLesions: split.leakedLesions,
+        ...(split.together ? { together: { ...split.together } } : {}),
       },
       classWeights: weights ? DX.map((dx) => weights[dx]) : null,
       classNames: [...DX],
@@ -113,11 +123,23 @@ export async function* runSession(
       );
     }
   }
-  yield prepared;
+  // Metadata fusion: the encoding is fitted on the train split only, then every cached image is encoded with it.
+  let metadata: MetadataRows | null = null;
+  let head = config.head;
+  if (config.metadata) {
+    const encoding = fitMetadataEncoding(indices.train.map((i) => recordValues(env.records[i]!)));
+    const dim = metadataDim(encoding);
+    metadata = { values: encodeRecords(encoding, env.records.map(recordValues)), dim };
+    const fusion = metadataFusion({ features: dim, ...config.metadata });
+    head = { ...config.head, metadata: fusion };
+    yield { ...prepared, metadata: { encoding, fusion } };
+  } else {
+    yield prepared;
+  }
   const spec = {
     backbone: config.backbone,
     inputSize: config.inputSize,
-    head: config.head,
+    head,
     seed: config.seed,
   };
   const from = env.resumeFrom ?? null;
@@ -137,7 +159,7 @@ export async function* runSession(
     (from?.events.findLast((e) => e.type === 'checkpoint') as CheckpointLog | undefined) ?? null;
   const generator = train({
     network,
-    data: { dataset: env.dataset, train: indices.train, val: indices.val },
+    data: { dataset: env.dataset, train: indices.train, val: indices.val, metadata },
     classNames: DX,
     epochs: config.epochs,
     batchSize: config.batchSize,
@@ -238,7 +260,7 @@ export async function* runSession(
 
   async function scoreTest(network: Network): Promise<TestLog> {
     const t0 = performance.now();
-    const p = await predict(network, env.dataset, indices.test);
+    const p = await predict(network, env.dataset, indices.test, 32, metadata);
     const report = classificationReport({ classes: DX, yTrue: p.yTrue, yPred: p.yPred });
     const k = DX.length;
     const rows = (probs: Float32Array, n: number): number[][] =>

@@ -5,7 +5,7 @@
  * network, any backend) sees them the same way.
  */
 import type { ImageDataset } from './dataset.ts';
-import { predict, type Network, type Prediction } from './loop.ts';
+import { predict, type MetadataRows, type Network, type Prediction } from './loop.ts';
 
 export type Flip = 'none' | 'horizontal' | 'vertical' | 'both';
 export const TTA_FLIPS: readonly Flip[] = ['none', 'horizontal', 'vertical', 'both'];
@@ -52,11 +52,12 @@ export async function predictWithTta(
   dataset: ImageDataset,
   indices: readonly number[],
   batchSize = 32,
+  metadata: MetadataRows | null = null,
 ): Promise<Prediction> {
   let sum: Float32Array | null = null;
   let yTrue: number[] = [];
   for (const flip of TTA_FLIPS) {
-    const p = await predict(network, flippedDataset(dataset, flip), indices, batchSize);
+    const p = await predict(network, flippedDataset(dataset, flip), indices, batchSize, metadata);
     yTrue = p.yTrue;
     if (!sum) sum = Float32Array.from(p.probs);
     else for (let i = 0; i < sum.length; i++) sum[i]! += p.probs[i]!;

@@ -316,7 +316,7 @@ async function start(
       ),
       runId,
       weightsId: pretrained?.id ?? 'random',
-      datasetId: `${index.createdAt}|${index.count}`,
+      datasetId: `${index.createdAt}|${index.count}`, // also in nearDuplicates' key
       resumeStore: resumeStore ?? undefined,
       resumeFrom: continuation?.point ?? null,
     });
@@ -449,7 +449,7 @@ async function nearDuplicates(
       const all = Array.from({ length: cache.count }, (_, i) => i);
       // The key the training runs use for the same backbone, weights and size (src/lib/train/session.ts).
       const key = featureKey(
-        `${command.backbone}|${pretrained.id}|${command.imageSize}`,
+        `${command.backbone}|${pretrained.id}|${command.imageSize}|${index.createdAt}|${index.count}`,
         true,
         command.imageSize,
         all,

@@ -153,16 +153,6 @@ export function hashIndices(indices: ArrayLike<number>): string {
   return `${indices.length}-${(h >>> 0).toString(16).padStart(8, '0')}`;
 }
 
-/** The store key of one split's features (what the loop looks up before extracting them). */
-export function featureKey(
-  cacheKey: string,
-  pool: boolean,
-  inputSize: number,
-  indices: ArrayLike<number>,
-): string {
-  return `${cacheKey}|${pool ? 'gap' : 'map'}|${inputSize}|${hashIndices(indices)}`;
-}
-
 /**
  * Splits a linear head into the part the cache can absorb (a leading GlobalAveragePooling2D) and the rest as a
  * model of its own over the pooled vector. The rest shares the head's layers, so training it trains the head.

@@ -373,7 +373,7 @@ describe('hostile inputs on the built app', () => {
     if ((await forget.count()) === 0) return;
     // Busy (listing, matching) disables it; nothing loaded too.
     await page.waitForFunction(() => !document.querySelector('[data-testid="opening-url"]'));
-    for (let i = 0; i < 50 && !(await forget.isEnabled()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 600 && !(await forget.isEnabled()); i++) await page.waitForTimeout(100);
     if (!(await forget.isEnabled())) return;
     await forget.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Forget dataset' }).click();
@@ -402,7 +402,7 @@ describe('hostile inputs on the built app', () => {
     await page
       .getByTestId('matched-count')
       .filter({ hasText: `${VALID_IMAGES} images matched` })
-      .waitFor({ timeout: 20_000 });
+      .waitFor({ timeout: 60_000 });
     expect(await page.locator('.errors .notice').count()).toBe(0);
     await resetData(page);
   }
@@ -536,7 +536,7 @@ describe('hostile inputs on the built app', () => {
       await drop(page, [inputs.csvs.hugeField]);
       await page.getByText(/Metadata: .*29 rows/).waitFor({ timeout: 30_000 });
       await page.getByRole('tab', { name: 'Explore' }).click();
-      await page.getByText('(5,000,000 characters)').first().waitFor();
+      await page.getByText('(5,000,000 characters)').first().waitFor({ state: 'attached' });
       const html = await page.locator('main').innerHTML();
       expect(html.length).toBeLessThan(1_000_000);
       await page.getByRole('tab', { name: 'Data' }).click();
@@ -549,7 +549,7 @@ describe('hostile inputs on the built app', () => {
           key === 'html'
             ? '<img src=x onerror=alert(1)><script>alert(2)</script>'
             : '=HYPERLINK("http://example.org","x")';
-        await page.getByText(value).first().waitFor();
+        await page.getByText(value).first().waitFor({ state: 'attached' });
         expect(await page.locator('main img[src="x"], main script').count()).toBe(0);
         await page.getByRole('tab', { name: 'Data' }).click();
         await resetData(page);
@@ -571,8 +571,14 @@ describe('hostile inputs on the built app', () => {
       await page.getByRole('button', { name: 'Decode and cache 11 images' }).click();
       await page.getByTestId('cache-status').waitFor({ timeout: 120_000 });
       const errors = (await page.locator('.errors .notice').allTextContents()).map(squash).join('\n');
-      expect(errors).toMatch(new RegExp(`${ids.zero}\\.jpg.*(empty|0 bytes)`));
-      expect(errors).toMatch(new RegExp(`${ids.truncated}\\.jpg`));
+      expect(errors).toMatch(
+        new RegExp(`hostile-images\\.zip:${ids.zero}\\.jpg: the file is empty \\(0 bytes\\)`),
+      );
+      expect(errors).toMatch(
+        new RegExp(
+          `hostile-images\\.zip:${ids.truncated}\\.jpg: the bytes are not an image this browser can decode`,
+        ),
+      );
       for (const key of ['pngNamedJpg', 'onePixel', 'cmyk', 'huge', 'exifRotated']) {
         expect(errors, key).not.toContain(ids[key]!);
       }
@@ -598,19 +604,34 @@ describe('hostile inputs on the built app', () => {
       await page.getByTestId('epochs').fill('1');
     }, 300_000);
 
-    const cases: [string, keyof Inputs['weights'], 'tfjs' | 'h5', RegExp][] = [
-      ['model.json that is not JSON', 'notJson', 'tfjs', /model\.json.*not (valid )?JSON/i],
-      ['a missing shard', 'missingShard', 'tfjs', /group1-shard1of1\.bin.*(missing|not chosen|was not)/i],
-      ['a short shard', 'shortShard', 'tfjs', /group1-shard1of1\.bin.*(short|bytes)/i],
-      ['a long shard', 'longShard', 'tfjs', /group1-shard1of1\.bin.*(extra|more|bytes)/i],
-      ['a weight of the wrong shape', 'wrongShape', 'tfjs', /Conv1\/kernel|shape/],
+    const cases: [string, WeightsCase, 'tfjs' | 'h5', RegExp][] = [
+      ['model.json that is not JSON', 'notJson', 'tfjs', /model\.json is not valid JSON/],
+      [
+        'a missing shard',
+        'missingShard',
+        'tfjs',
+        /Also choose the \.bin weight shards that model\.json lists/,
+      ],
+      [
+        'a short shard',
+        'shortShard',
+        'tfjs',
+        /group1-shard1of1\.bin holds [\d,]+ bytes, 4,096 fewer than the [\d,]+ that model\.json describes: the data runs out at the weight \S+/,
+      ],
+      [
+        'a long shard',
+        'longShard',
+        'tfjs',
+        /group1-shard1of1\.bin holds [\d,]+ bytes, 64 more than the [\d,]+ that model\.json describes/,
+      ],
+      ['a weight of the wrong shape', 'wrongShape', 'tfjs', /Conv1\/kernel.*shape|shape.*Conv1\/kernel/],
       [
         'another architecture (MobileNet v1 weights)',
         'wrongArchitecture',
         'h5',
         /mobilenet_2_5_224_tf_no_top\.h5/,
       ],
-      ['an .h5 that is text', 'textH5', 'h5', /weights\.h5.*(HDF5|not)/i],
+      ['an .h5 that is text', 'textH5', 'h5', /weights\.h5 is not an HDF5 file/],
     ];
     it.each(cases)('%s is refused naming the file (and weight)', async (_, key, kind, expected) => {
       await page.getByTestId(kind === 'tfjs' ? 'weights-kind-tfjs' : 'weights-kind-h5').check();
@@ -622,7 +643,7 @@ describe('hostile inputs on the built app', () => {
         const field = squash(
           await page.locator('#train-form, [data-testid="train-page"]').first().innerText(),
         );
-        if (expected.test(field) && /error|refus|cannot|not|missing/i.test(field)) {
+        if (expected.test(field)) {
           shown = field;
           break;
         }

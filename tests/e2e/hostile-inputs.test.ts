@@ -647,7 +647,9 @@ describe('hostile inputs on the built app', () => {
         }
         if (
           (await start.isEnabled()) &&
-          (await page.getByTestId('train-status').getAttribute('data-state')) === 'idle'
+          ['idle', 'failed', 'done', 'stopped'].includes(
+            (await page.getByTestId('train-status').getAttribute('data-state')) ?? '',
+          )
         ) {
           await start.click().catch(() => undefined);
         }

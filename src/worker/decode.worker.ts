@@ -19,6 +19,14 @@ async function decode(bytes: ArrayBuffer, size: number): Promise<ArrayBuffer> {
 type Reply = (message: DecodeResponse, transfer?: Transferable[]) => void;
 
 async function handle(request: DecodeRequest, reply: Reply): Promise<void> {
+  if (request.bytes.byteLength === 0) {
+    reply({
+      type: 'decode-failed',
+      id: request.id,
+      message: 'the file is empty (0 bytes): it holds no image',
+    });
+    return;
+  }
   try {
     const pixels = await decode(request.bytes, request.size);
     reply({ type: 'decoded', id: request.id, pixels }, [pixels]);

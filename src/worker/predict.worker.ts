@@ -229,6 +229,7 @@ async function classifierFor(runId: string): Promise<{ classifier: Classifier; l
 const MAX_EDGE = 512;
 
 async function decode(file: File): Promise<ImageData> {
+  if (file.size === 0) throw new Error(`"${file.name}" is empty (0 bytes): choose the image file again.`);
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(file);

@@ -118,7 +118,7 @@ describe('Data page parts', () => {
     expect(items[2]).toMatch(/^240 duplicate copies skipped\./);
   });
 
-  it('moves between all seven pages with the arrow keys, Home and End', async () => {
+  it('moves between all eight pages with the arrow keys, Home and End', async () => {
     const root = render(TabNav, {});
     const tabs = Array.from(root.querySelectorAll('[role="tab"]'));
     expect(tabs.map((t) => squash(t.textContent))).toEqual([
@@ -129,6 +129,7 @@ describe('Data page parts', () => {
       'Runs',
       'Predict',
       'Learn',
+      'Privacy',
     ]);
     expect(tabs.some((t) => t.getAttribute('aria-disabled') === 'true')).toBe(false);
     const data = tabs[0] as HTMLButtonElement;
@@ -147,14 +148,14 @@ describe('Data page parts', () => {
     expect(nav.current).toBe('train');
     await userEvent.keyboard('{End}');
     flushSync();
-    expect(nav.current).toBe('learn');
-    expect(document.activeElement?.textContent?.trim()).toBe('Learn');
+    expect(nav.current).toBe('privacy');
+    expect(document.activeElement?.textContent?.trim()).toBe('Privacy');
     await userEvent.keyboard('{ArrowRight}');
     flushSync();
     expect(nav.current).toBe('data');
     await userEvent.keyboard('{ArrowLeft}');
     flushSync();
-    expect(nav.current).toBe('learn');
+    expect(nav.current).toBe('privacy');
     await userEvent.keyboard('{Home}');
     flushSync();
     expect(nav.current).toBe('data');

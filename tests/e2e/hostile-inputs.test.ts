@@ -219,12 +219,17 @@ async function makeInputs(dir: string): Promise<Inputs> {
   const ids: Record<string, string> = {};
   Object.keys(imageBytes).forEach((key, i) => (ids[key] = hostile[i]!.imageId));
   const imageZip = (
-    await writeZip(join(dir, 'hostile-images.zip'), [
-      ...Object.entries(imageBytes).map(([key, bytes]) => ({ name: `${ids[key]}.jpg`, bytes })),
-      ...valid.slice(0, 4).map((image) => ({ name: `${image.imageId}.jpg`, file: image.path })),
-      { name: 'HAM10000_metadata.csv', file: METADATA_CSV },
-    ])
-  ).path;
+    await writeZip(
+      join(dir, 'hostile-images.zip'),
+      [
+        ...Object.entries(imageBytes).map(([key, bytes]) => ({ name: `${ids[key]}.jpg`, bytes })),
+        ...valid.slice(0, 4).map((image) => ({ name: `${image.imageId}.jpg`, file: image.path })),
+        { name: 'HAM10000_metadata.csv', file: METADATA_CSV },
+      ],
+      { level: 0 },
+    )
+  ) // stored: a flat test JPEG deflates far past any real photo's ratio
+  .path;
 
   // Weights: the served MobileNetV2 0.35 files, edited.
   const modelJson = readFileSync(join(WEIGHTS_DIR, 'model.json'), 'utf8');
@@ -368,7 +373,7 @@ describe('hostile inputs on the built app', () => {
     if ((await forget.count()) === 0) return;
     // Busy (listing, matching) disables it; nothing loaded too.
     await page.waitForFunction(() => !document.querySelector('[data-testid="opening-url"]'));
-    for (let i = 0; i < 50 && !(await forget.isEnabled()); i++) await page.waitForTimeout(100);
+    for (let i = 0; i < 600 && !(await forget.isEnabled()); i++) await page.waitForTimeout(100);
     if (!(await forget.isEnabled())) return;
     await forget.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Forget dataset' }).click();
@@ -397,7 +402,7 @@ describe('hostile inputs on the built app', () => {
     await page
       .getByTestId('matched-count')
       .filter({ hasText: `${VALID_IMAGES} images matched` })
-      .waitFor({ timeout: 20_000 });
+      .waitFor({ timeout: 60_000 });
     expect(await page.locator('.errors .notice').count()).toBe(0);
     await resetData(page);
   }
@@ -477,7 +482,7 @@ describe('hostile inputs on the built app', () => {
         .filter({ hasText: '2 images matched' })
         .waitFor({ timeout: 120_000 });
       expect(squash(await page.innerText('main'))).toMatch(
-        /50,002 entries listed: 2 distinct images, 0 duplicate copies, 50,000 other files ignored/,
+        /50,003 entries listed: 2 distinct images, 0 duplicate copies, 50,000 other files ignored/,
       );
       await validDropWorks(page);
     });
@@ -531,7 +536,7 @@ describe('hostile inputs on the built app', () => {
       await drop(page, [inputs.csvs.hugeField]);
       await page.getByText(/Metadata: .*29 rows/).waitFor({ timeout: 30_000 });
       await page.getByRole('tab', { name: 'Explore' }).click();
-      await page.getByText('(5,000,000 characters)').first().waitFor();
+      await page.getByText('(5,000,000 characters)').first().waitFor({ state: 'attached' });
       const html = await page.locator('main').innerHTML();
       expect(html.length).toBeLessThan(1_000_000);
       await page.getByRole('tab', { name: 'Data' }).click();
@@ -544,7 +549,7 @@ describe('hostile inputs on the built app', () => {
           key === 'html'
             ? '<img src=x onerror=alert(1)><script>alert(2)</script>'
             : '=HYPERLINK("http://example.org","x")';
-        await page.getByText(value).first().waitFor();
+        await page.getByText(value).first().waitFor({ state: 'attached' });
         expect(await page.locator('main img[src="x"], main script').count()).toBe(0);
         await page.getByRole('tab', { name: 'Data' }).click();
         await resetData(page);
@@ -566,8 +571,14 @@ describe('hostile inputs on the built app', () => {
       await page.getByRole('button', { name: 'Decode and cache 11 images' }).click();
       await page.getByTestId('cache-status').waitFor({ timeout: 120_000 });
       const errors = (await page.locator('.errors .notice').allTextContents()).map(squash).join('\n');
-      expect(errors).toMatch(new RegExp(`${ids.zero}\\.jpg.*(empty|0 bytes)`));
-      expect(errors).toMatch(new RegExp(`${ids.truncated}\\.jpg`));
+      expect(errors).toMatch(
+        new RegExp(`hostile-images\\.zip:${ids.zero}\\.jpg: the file is empty \\(0 bytes\\)`),
+      );
+      expect(errors).toMatch(
+        new RegExp(
+          `hostile-images\\.zip:${ids.truncated}\\.jpg: the bytes are not an image this browser can decode`,
+        ),
+      );
       for (const key of ['pngNamedJpg', 'onePixel', 'cmyk', 'huge', 'exifRotated']) {
         expect(errors, key).not.toContain(ids[key]!);
       }
@@ -593,19 +604,34 @@ describe('hostile inputs on the built app', () => {
       await page.getByTestId('epochs').fill('1');
     }, 300_000);
 
-    const cases: [string, keyof Inputs['weights'], 'tfjs' | 'h5', RegExp][] = [
-      ['model.json that is not JSON', 'notJson', 'tfjs', /model\.json.*not (valid )?JSON/i],
-      ['a missing shard', 'missingShard', 'tfjs', /group1-shard1of1\.bin.*(missing|not chosen|was not)/i],
-      ['a short shard', 'shortShard', 'tfjs', /group1-shard1of1\.bin.*(short|bytes)/i],
-      ['a long shard', 'longShard', 'tfjs', /group1-shard1of1\.bin.*(extra|more|bytes)/i],
-      ['a weight of the wrong shape', 'wrongShape', 'tfjs', /Conv1\/kernel|shape/],
+    const cases: [string, WeightsCase, 'tfjs' | 'h5', RegExp][] = [
+      ['model.json that is not JSON', 'notJson', 'tfjs', /model\.json is not valid JSON/],
+      [
+        'a missing shard',
+        'missingShard',
+        'tfjs',
+        /Also choose the \.bin weight shards that model\.json lists/,
+      ],
+      [
+        'a short shard',
+        'shortShard',
+        'tfjs',
+        /group1-shard1of1\.bin holds [\d,]+ bytes, 4,096 fewer than the [\d,]+ that model\.json describes: the data runs out at the weight \S+/,
+      ],
+      [
+        'a long shard',
+        'longShard',
+        'tfjs',
+        /group1-shard1of1\.bin holds [\d,]+ bytes, 64 more than the [\d,]+ that model\.json describes/,
+      ],
+      ['a weight of the wrong shape', 'wrongShape', 'tfjs', /Conv1\/kernel.*shape|shape.*Conv1\/kernel/],
       [
         'another architecture (MobileNet v1 weights)',
         'wrongArchitecture',
         'h5',
         /mobilenet_2_5_224_tf_no_top\.h5/,
       ],
-      ['an .h5 that is text', 'textH5', 'h5', /weights\.h5.*(HDF5|not)/i],
+      ['an .h5 that is text', 'textH5', 'h5', /weights\.h5 is not an HDF5 file/],
     ];
     it.each(cases)('%s is refused naming the file (and weight)', async (_, key, kind, expected) => {
       await page.getByTestId(kind === 'tfjs' ? 'weights-kind-tfjs' : 'weights-kind-h5').check();
@@ -614,16 +640,16 @@ describe('hostile inputs on the built app', () => {
       let shown = '';
       for (;;) {
         const start = page.getByTestId('start');
-        const field = squash(
-          await page.locator('#train-form, [data-testid="train-page"]').first().innerText(),
-        );
-        if (expected.test(field) && /error|refus|cannot|not|missing/i.test(field)) {
+        const field = squash(await page.locator('main').innerText());
+        if (expected.test(field)) {
           shown = field;
           break;
         }
         if (
           (await start.isEnabled()) &&
-          (await page.getByTestId('train-status').getAttribute('data-state')) === 'idle'
+          ['idle', 'failed', 'done', 'stopped'].includes(
+            (await page.getByTestId('train-status').getAttribute('data-state')) ?? '',
+          )
         ) {
           await start.click().catch(() => undefined);
         }
@@ -652,6 +678,9 @@ describe('hostile inputs on the built app', () => {
     });
     const notice = () => page.getByTestId('runs-notice');
     async function importZip(path: string) {
+      const dismiss = notice().getByRole('button', { name: 'Dismiss' });
+      if ((await dismiss.count()) > 0) await dismiss.click();
+      await notice().waitFor({ state: 'detached' });
       await page.getByTestId('import-run').setInputFiles(path);
       await page.waitForFunction(() => {
         const n = document.querySelector('[data-testid="runs-notice"]');
@@ -685,7 +714,7 @@ describe('hostile inputs on the built app', () => {
     ];
     it.each(cases)('%s is refused at import, naming the file', async (_, key, expected) => {
       await importZip(inputs.runs[key]);
-      const text = squash(await notice().textContent());
+      const text = squash(await notice().textContent()).replace(/ Dismiss$/, '');
       expect(text).toMatch(expected);
       expect(text).not.toMatch(/This may be due to|Unexpected end of JSON/);
       expect(await notice().getAttribute('role')).toBe('alert');
@@ -694,7 +723,9 @@ describe('hostile inputs on the built app', () => {
 
     it('a valid run imports afterwards with its model', async () => {
       await importZip(inputs.validRun);
-      expect(squash(await notice().textContent())).toBe('Imported run "hostile test run" with its model.');
+      expect(squash(await notice().textContent())).toBe(
+        'Imported run "hostile test run" with its model. Dismiss',
+      );
     });
 
     it('Predict names a text file, an empty file; a 12000x9000 image works; a photo afterwards', async () => {
@@ -706,11 +737,15 @@ describe('hostile inputs on the built app', () => {
         ['zero', /"empty\.jpg" (is empty|is not an image this browser can read)/],
       ] as const) {
         await predictFile.setInputFiles(inputs.predict[key]);
-        await error.waitFor();
-        expect(squash(await error.textContent())).toMatch(expected);
+        await error.filter({ hasText: expected }).waitFor();
       }
       await predictFile.setInputFiles(inputs.predict.huge);
-      await page.getByTestId('top3').waitFor({ timeout: 20_000 });
+      await page
+        .locator('[data-testid="top3"], [data-testid="predict-error"]')
+        .first()
+        .waitFor({ timeout: 120_000 });
+      expect(await error.count(), (await error.allTextContents()).join()).toBe(0);
+      await page.getByTestId('top3').waitFor();
       expect(await error.count()).toBe(0);
       await predictFile.setInputFiles(inputs.validPhoto);
       await page.getByTestId('top3').waitFor();

@@ -332,6 +332,18 @@ describe('bad archives', () => {
     await expectUnreadable(truncated, DATAVERSE_PART_NAMES[1]);
   });
 
+  it('names a zip cut just before its central directory (it lists no files)', async () => {
+    const whole = await readFile(dataverse.zips[1].path);
+    const directory = whole.readUInt32LE(whole.length - 22 + 16);
+    const cut = join(dir, 'no-directory.zip');
+    await writeFile(cut, whole.subarray(0, directory));
+    const error = await listFile(cut, 'no-directory.zip').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ArchiveError);
+    expect((error as Error).message).toMatch(
+      /^no-directory\.zip (lists no files: its central directory .* is missing or empty|isn't a readable zip file)/,
+    );
+  });
+
   it('names the entry whose bytes were damaged (CRC check), and still reads the others', async () => {
     const whole = await readFile(dataverse.zips[1].path);
     const damaged = join(dir, 'damaged.zip');

@@ -156,7 +156,8 @@ export async function loadRunModel(
     problems.push(
       `its input is ${model.inputs.map((i) => dims(i.shape)).join(' and ')}, the run's images are ` +
         `[batch, ${config.inputSize}, ${config.inputSize}, 3]` +
-        (config.metadata ? ' with metadata' : ''),
+        (config.metadata ? ' with metadata' : '') +
+        ' (config.json: model.inputSize)',
     );
   }
   if (config.metadata && model.inputs.length === 2) {

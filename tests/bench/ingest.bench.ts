@@ -32,7 +32,7 @@
  * times reading alone on the page thread, three ways (see readOnly in ingest-harness.ts), with Chromium's CPU
  * seconds for each, in details.read_only_seconds.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import Papa from 'papaparse';
@@ -41,6 +41,7 @@ import type { Page } from 'playwright-core';
 import { securityHeaders } from '../../deploy/security-headers.ts';
 import { chromium } from 'playwright-core';
 import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
+import { chromiumProcesses } from '../helpers/renderer-rss.ts';
 import {
   buildKaggleZip,
   KAGGLE_ZIP_NAME,
@@ -93,46 +94,6 @@ function parseArgs(args: string[]): Options {
   if (![96, 128, 160, 192, 224].includes(options.size))
     throw new Error('--size must be 96, 128, 160, 192 or 224');
   return options;
-}
-
-interface ChromiumProcess {
-  pid: number;
-  renderer: boolean;
-  /** utime + stime, in clock ticks (USER_HZ, 100 a second on Linux). */
-  cpuTicks: number;
-  rssMb: number;
-}
-
-/** The processes of the Chromium this Node process launched (its descendants), from /proc. */
-function chromiumProcesses(): ChromiumProcess[] {
-  const info = new Map<number, { ppid: number; cpuTicks: number; renderer: boolean; rssMb: number }>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name: 3 state, 4 ppid, … 14 utime, 15 stime.
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      info.set(pid, {
-        ppid: Number(fields[1]),
-        cpuTicks: Number(fields[11]) + Number(fields[12]),
-        renderer: readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer'),
-        rssMb: rss ? Number(rss[1]) / 1024 : 0,
-      });
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  const ours = (pid: number): boolean => {
-    for (let p = info.get(pid)?.ppid, hops = 0; p !== undefined && hops < 10; p = info.get(p)?.ppid, hops++) {
-      if (p === process.pid) return true;
-    }
-    return false;
-  };
-  return [...info]
-    .filter(([pid]) => ours(pid))
-    .map(([pid, p]) => ({ pid, renderer: p.renderer, cpuTicks: p.cpuTicks, rssMb: p.rssMb }));
 }
 
 interface Sampled<T> {

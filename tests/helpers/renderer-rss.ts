@@ -4,7 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
-interface ChromiumProcess {
+export interface ChromiumProcess {
   pid: number;
   renderer: boolean;
   /** utime + stime, in clock ticks (USER_HZ, 100 a second on Linux). */
@@ -13,7 +13,7 @@ interface ChromiumProcess {
 }
 
 /** The processes descended from this Node process (the launched Chromium's). */
-function chromiumProcesses(): ChromiumProcess[] {
+export function chromiumProcesses(): ChromiumProcess[] {
   const info = new Map<number, { ppid: number; cpuTicks: number; renderer: boolean; rssMb: number }>();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;

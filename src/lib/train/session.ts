@@ -266,8 +266,8 @@ export async function* runSession(
     const rows = (probs: Float32Array, n: number): number[][] =>
       Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
     // Temperature scaling is fitted on the validation split's probabilities from the same model.
-    const val = await predict(network, env.dataset, indices.val);
-    const tta = config.tta ? await predictWithTta(network, env.dataset, indices.test) : null;
+    const val = await predict(network, env.dataset, indices.val, 32, metadata);
+    const tta = config.tta ? await predictWithTta(network, env.dataset, indices.test, 32, metadata) : null;
     return {
       val: { yTrue: val.yTrue, yProb: rows(val.probs, val.yTrue.length) },
       ttaProb: tta ? rows(tta.probs, tta.yTrue.length) : null,

@@ -408,8 +408,11 @@ function createDataset() {
 
     /** Deletes every cache and forgets the files and metadata of this visit. */
     async forget() {
+      const before = errors.length;
       const removed = await run('forgetting', (c) => c.forget());
       if (removed === null) return;
+      // A drop while forgetting was refused as busy: that message stays, or the files would vanish silently.
+      const during = errors.slice(before);
       files = [];
       listing = null;
       metadata = null;
@@ -419,7 +422,7 @@ function createDataset() {
       restored = false;
       stages = [];
       stopped = false;
-      errors = [];
+      errors = during;
       samples = null;
       samplesFor = null;
       notice = {

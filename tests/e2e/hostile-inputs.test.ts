@@ -377,6 +377,8 @@ describe('hostile inputs on the built app', () => {
     if (!(await forget.isEnabled())) return;
     await forget.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Forget dataset' }).click();
+    // The button is disabled as soon as forgetting starts; a drop before it ends is refused as busy.
+    await page.getByText(/^Forgotten:/).waitFor({ timeout: 60_000 });
     // Forgotten once nothing is loaded: the button is then disabled or gone.
     await page.waitForFunction(
       () =>

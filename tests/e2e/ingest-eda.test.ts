@@ -128,7 +128,11 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.getByTestId('dataset-notice').waitFor();
     expect(await text(page, 'dataset-notice')).toContain('Stopped');
-    expect(await page.locator('#progress-h').textContent()).toBe('Import stopped');
+    // The heading follows the worker's "cancelled" event, which can land a frame after the notice.
+    await page
+      .locator('#progress-h')
+      .filter({ hasText: /^Import stopped$/ })
+      .waitFor({ timeout: 10_000 });
     await page.getByRole('button', { name: 'Decode and cache 240 images' }).waitFor();
     expect(await page.getByTestId('cache-status').count()).toBe(0);
     expect(await page.getByText('Nothing cached yet.').count()).toBe(1);

@@ -118,7 +118,10 @@ describe('chooseBackend', () => {
   it("honours the user's override when the browser can run it, and refuses it with the reason otherwise", () => {
     const c = chooseBackend(swiftShader, 'frozen-base', { override: 'webgpu' });
     expect(c.backend).toBe('webgpu');
-    expect(c.reason).toMatch(/chosen by the user/);
+    expect(c.reason).toMatch(/^chosen by the user; the default would be wasm \(the only WebGPU adapter/);
+    expect(chooseBackend(swiftShader, 'frozen-base', { override: 'wasm' }).reason).toMatch(
+      /^chosen by the user, also the default \(/,
+    );
     expect(c.fallbacks).not.toContain('webgpu');
     expect(() => chooseBackend(swiftShader, 'fine-tune', { override: 'wasm' })).toThrow(
       /Conv2DBackpropFilter/,

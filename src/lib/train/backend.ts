@@ -162,7 +162,10 @@ export function chooseBackend(
     return {
       backend: options.override,
       fallbacks: candidates.filter((b) => b !== options.override),
-      reason: `chosen by the user (${reason} would be the default)`,
+      reason:
+        candidates[0] === options.override
+          ? `chosen by the user, also the default (${reason})`
+          : `chosen by the user; the default would be ${candidates[0] ?? 'none'} (${reason})`,
       adapter: gpu,
     };
   }

@@ -10,12 +10,16 @@
  * (tests/bench/decode-variants.worker.ts), each timed the same way and its pixels compared with the app's. Prints
  * one JSON object:
  *
- *   pillow              {images, seconds, images_per_second, size, filter, pillow}
- *   app                 {decoders, seconds, images_per_second}: the ingest's path, decoders = ingest's default
+ *   pillow              {images, seconds, cpu_seconds, cpu_ms_per_image, images_per_second, size, filter, pillow}
+ *   app                 {decoders, seconds, cpu_seconds, cpu_ms_per_image, images_per_second}: the ingest's path,
+ *                       decoders = ingest's default; cpu_seconds are all of Chromium's processes' (/proc) over the run
  *   app_one_decoder     the same with one decoder (one core's worth, as Pillow)
  *   ratio               app.images_per_second / pillow.images_per_second (> 1: the app is faster)
  *   ratio_one_decoder   app_one_decoder / pillow
- *   variants            {name: {images_per_second, workers, vs_app: {mean_abs, worst_image_mean_abs, max_abs}}}
+ *   cpu_ratio           pillow.cpu_ms_per_image / app.cpu_ms_per_image (> 1: the app spends less CPU per image).
+ *                       Unlike the rates, CPU time per image barely moves with the load other jobs put on the
+ *                       machine: the rates compare only on a quiet machine, this compares on a busy one too.
+ *   variants            {name: {images_per_second, cpu_ms_per_image, workers, vs_app: {mean_abs, worst_image_mean_abs, max_abs}}}
  *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source
  */
 import { execFileSync } from 'node:child_process';
@@ -26,6 +30,7 @@ import { createServer } from 'vite';
 import { chromium } from 'playwright-core';
 import { securityHeaders } from '../../deploy/security-headers.ts';
 import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
+import { chromiumProcesses } from '../helpers/renderer-rss.ts';
 import { readOriginals, readSmallImages } from '../helpers/zips.ts';
 import type { DecodeVariant } from './decode-variants.worker.ts';
 
@@ -78,7 +83,7 @@ export async function bench(args: string[]) {
         maxBuffer: 16 * 1024 * 1024,
       },
     ),
-  ) as { images: number; seconds: number; images_per_second: number };
+  ) as { images: number; seconds: number; cpu_ms_per_image: number; images_per_second: number };
   log(`Pillow: ${pillow.images_per_second.toFixed(1)} images/s`);
 
   const server = await createServer({
@@ -130,25 +135,35 @@ export async function bench(args: string[]) {
       () => (globalThis as unknown as { benchDecode: Harness }).benchDecode.decoders,
     );
     const rate = (r: { seconds: number }) => count / r.seconds;
-    const appRun = await call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders });
-    const app = { decoders, seconds: appRun.seconds, images_per_second: rate(appRun) };
+    const chromiumCpuSeconds = () => chromiumProcesses().reduce((sum, p) => sum + p.cpuTicks, 0) / 100;
+    const withCpu = async <T extends { seconds: number }>(run: () => Promise<T>) => {
+      const before = chromiumCpuSeconds();
+      const result = await run();
+      const cpuSeconds = chromiumCpuSeconds() - before;
+      return { ...result, cpu_seconds: cpuSeconds, cpu_ms_per_image: (1000 * cpuSeconds) / count };
+    };
+    const appRun = await withCpu(() => call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders }));
+    const app = { decoders, ...appRun, images_per_second: rate(appRun) };
     log(`app: ${app.images_per_second.toFixed(1)} images/s with ${decoders} decoders`);
-    const oneRun = await call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders: 1 });
-    const appOne = { decoders: 1, seconds: oneRun.seconds, images_per_second: rate(oneRun) };
+    const oneRun = await withCpu(() =>
+      call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders: 1 }),
+    );
+    const appOne = { ...oneRun, decoders: 1, images_per_second: rate(oneRun) };
     log(`app, one decoder: ${appOne.images_per_second.toFixed(1)} images/s`);
     const variants: Record<string, unknown> = {};
     if (!args.includes('--no-variants')) {
       for (const variant of VARIANTS) {
         try {
-          const run = await call<{ seconds: number }>({
-            fn: 'variantDecode',
-            variant,
-            count,
-            size,
-            workers: decoders,
-          });
+          const run = await withCpu(() =>
+            call<{ seconds: number }>({ fn: 'variantDecode', variant, count, size, workers: decoders }),
+          );
           const vsApp = await call<unknown>({ fn: 'pixelDiff', variant, size, images: 14 });
-          variants[variant] = { images_per_second: rate(run), workers: decoders, vs_app: vsApp };
+          variants[variant] = {
+            images_per_second: rate(run),
+            cpu_ms_per_image: run.cpu_ms_per_image,
+            workers: decoders,
+            vs_app: vsApp,
+          };
           log(`${variant}: ${rate(run).toFixed(1)} images/s, vs app ${JSON.stringify(vsApp)}`);
         } catch (error) {
           variants[variant] = { error: error instanceof Error ? error.message : String(error) };
@@ -165,6 +180,7 @@ export async function bench(args: string[]) {
       app_one_decoder: appOne,
       ratio: app.images_per_second / pillow.images_per_second,
       ratio_one_decoder: appOne.images_per_second / pillow.images_per_second,
+      cpu_ratio: pillow.cpu_ms_per_image / app.cpu_ms_per_image,
       variants,
       hardware_concurrency: availableParallelism(),
       load_average: { start: loadStart, end: loadavg()[0] },

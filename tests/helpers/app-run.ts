@@ -6,6 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
 import type { Page } from 'playwright-core';
+import type { Interval } from '../../src/lib/metrics/bootstrap.ts';
+import type { RunEvaluation } from '../../src/lib/runs/evaluation.ts';
 
 export interface TrainTimes {
   /** Start → the base's features of train and val are computed (split, model and weights included). */
@@ -102,14 +104,21 @@ export async function trainWithDefaults(page: Page, backend = 'auto'): Promise<T
 
 export interface RunMetrics {
   balanced_accuracy: number;
+  /** The run's 95 % lesion-bootstrap intervals (evaluation.json); null when the export has none. */
+  balanced_accuracy_ci: Interval | null;
   macro_f1: number;
+  macro_f1_ci: Interval | null;
+  macro_auc_ci: Interval | null;
   accuracy: number;
   samples: number;
   recall: Record<string, number>;
   epochs: number;
 }
 
-/** The newest run's metrics.json and history.csv, from its export on the Runs page (saved into `dir`). */
+/**
+ * The newest run's metrics.json, evaluation.json (bootstrap CIs) and history.csv, from its export on the Runs page
+ * (saved into `dir`).
+ */
 export async function exportedMetrics(page: Page, dir: string): Promise<RunMetrics> {
   await page.getByRole('tab', { name: 'Runs' }).click();
   await page.getByTestId('run-row').first().waitFor();
@@ -133,10 +142,16 @@ export async function exportedMetrics(page: Page, dir: string): Promise<RunMetri
       macro_avg: { f1: number };
       per_class: Record<string, { recall: number; support: number }>;
     };
+    const evaluation = entries.some((e) => e.filename === 'evaluation.json')
+      ? (JSON.parse(await text('evaluation.json')) as RunEvaluation)
+      : null;
     const history = (await text('history.csv')).trim().split('\n').length - 1;
     return {
       balanced_accuracy: metrics.balanced_accuracy,
+      balanced_accuracy_ci: evaluation?.ci.balanced_accuracy_ci ?? null,
       macro_f1: metrics.macro_avg.f1,
+      macro_f1_ci: evaluation?.ci.macro_f1_ci ?? null,
+      macro_auc_ci: evaluation?.ci.macro_auc_ci ?? null,
       accuracy: metrics.accuracy,
       samples: Object.values(metrics.per_class).reduce((sum, c) => sum + c.support, 0),
       recall: Object.fromEntries(Object.entries(metrics.per_class).map(([k, v]) => [k, v.recall])),

@@ -18,7 +18,12 @@ describe('plateauCallbacks', () => {
       reduceLrPatience: 5,
     } as const;
     expect(plateauCallbacks(config)).toEqual({
-      earlyStopping: { monitor: 'val_balanced_accuracy', patience: 10, minDelta: 0.001, restoreBestWeights: true },
+      earlyStopping: {
+        monitor: 'val_balanced_accuracy',
+        patience: 10,
+        minDelta: 0.001,
+        restoreBestWeights: true,
+      },
       reduceLr: { monitor: 'val_balanced_accuracy', patience: 5, factor: 0.5, minLr: 1e-5 },
     });
     expect(plateauCallbacks({ ...config, reduceLrPatience: null }).reduceLr).toBeNull();

@@ -16,9 +16,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
 import jpeg from 'jpeg-js';
 import type { Browser, Page } from 'playwright-core';
+import { dropAndCache, exportedRunFiles, testIdText, waitForRunKept } from '../helpers/app-run.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import {
@@ -141,13 +141,10 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     if (dir) await removeTempDir(dir);
   });
 
-  const text = async (page: Page, testId: string) =>
-    ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
-
   /** "K of N pairs will be kept together…" → [K, N]. */
   const keptCount = async (page: Page): Promise<[number, number]> => {
-    const match = /^(\d+) of (\d+) pairs/.exec(await text(page, 'duplicates-kept'));
-    if (!match) throw new Error(`unexpected kept line: ${await text(page, 'duplicates-kept')}`);
+    const match = /^(\d+) of (\d+) pairs/.exec(await testIdText(page, 'duplicates-kept'));
+    if (!match) throw new Error(`unexpected kept line: ${await testIdText(page, 'duplicates-kept')}`);
     return [Number(match[1]), Number(match[2])];
   };
 
@@ -171,12 +168,7 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(app.origin);
 
-    await page.getByTestId('file-input').setInputFiles([zipPath, csvPath]);
-    await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
-    expect(await text(page, 'matched-count')).toBe(`${IMAGES + 2} images matched`);
-    await page.getByLabel('Image size').selectOption('96');
-    await page.getByRole('button', { name: `Decode and cache ${IMAGES + 2} images` }).click();
-    await page.getByTestId('cache-status').waitFor({ timeout: 240_000 });
+    await dropAndCache(page, [zipPath, csvPath], { images: IMAGES + 2, size: '96' });
 
     await page.getByRole('tab', { name: 'Train' }).click();
     await page.getByTestId('train-page').waitFor();
@@ -188,7 +180,7 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     // Find: the backbone's features of the 62 cached images, every pair of different lesions compared.
     await page.getByTestId('find-duplicates').click();
     await page.getByTestId('duplicates-summary').waitFor({ timeout: 300_000 });
-    expect(await text(page, 'duplicates-summary')).toMatch(/^62 images compared in /);
+    expect(await testIdText(page, 'duplicates-summary')).toMatch(/^62 images compared in /);
     const pairs = await shownPairs(page);
     const lesionOf = new Map(records.map((r) => [r.imageId, r.lesionId]));
     expect(pairs.length).toBeGreaterThan(2);
@@ -242,7 +234,7 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     await page.getByTestId('epochs').fill('1');
     await page.getByTestId('start').click();
     await page.getByTestId('split-kept-together').waitFor({ timeout: 240_000 });
-    expect(await text(page, 'split-kept-together')).toBe(
+    expect(await testIdText(page, 'split-kept-together')).toBe(
       'Possible duplicates: 2 pairs of different lesions kept in one split (4 lesions grouped).',
     );
     const together: Array<[string, string]> = [
@@ -269,41 +261,14 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     // what the pairs change is which images fill them, checked on the run's test split below.
     expect(shownTable).toEqual(table(expected));
 
-    await page.waitForFunction(
-      () =>
-        document.querySelector('[data-testid="train-done"]') !== null ||
-        document.querySelector('[data-testid="train-error"]') !== null,
-      undefined,
-      { timeout: 480_000 },
-    );
-    expect(await page.getByTestId('train-error').count(), await text(page, 'train-page')).toBe(0);
-    await page.waitForFunction(
-      () =>
-        !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
-      undefined,
-      { timeout: 120_000 },
-    );
+    await waitForRunKept(page);
 
     // The run's export: its config keeps the pairs, and its test split holds both images of a pair or neither.
-    await page.getByRole('tab', { name: 'Runs' }).click();
-    await page.getByTestId('run-row').first().waitFor();
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByTestId('export-run').first().click(),
-    ]);
-    const runZip = join(dir, download.suggestedFilename());
-    await download.saveAs(runZip);
-    const reader = new ZipReader(new BlobReader(new Blob([await readFile(runZip)])));
-    const entries = await reader.getEntries();
-    const json = async (name: string) => {
-      const entry = entries.find((e) => e.filename === name);
-      if (!entry || entry.directory) throw new Error(`the run export has no ${name}`);
-      return JSON.parse(await entry.getData(new TextWriter())) as Record<string, unknown>;
-    };
-    const config = await json('config.json');
-    const predictions = (await json('predictions.json')) as { image_ids: string[] };
-    await reader.close();
-    expect(JSON.stringify(config)).toContain(JSON.stringify(together));
+    const files = await exportedRunFiles(page, dir, ['config.json', 'predictions.json']);
+    expect([...files.keys()].sort()).toEqual(['config.json', 'predictions.json']);
+    const config = files.get('config.json') ?? '';
+    const predictions = JSON.parse(files.get('predictions.json') ?? '{}') as { image_ids: string[] };
+    expect(JSON.stringify(JSON.parse(config))).toContain(JSON.stringify(together));
     const tested = new Set(predictions.image_ids);
     const testOf = (split: typeof expected) =>
       records

@@ -18,7 +18,8 @@
  *   seconds.evaluate    → the run is kept (best weights, the test split through the network, report)
  *   seconds.results     the Results tab → the confusion matrix drawn
  *   seconds.total       the sum: drop to confusion matrix, without the bench's own steps
- *   test                balanced_accuracy, macro_f1, accuracy, samples, recall per class, epochs
+ *   test                balanced_accuracy, macro_f1, accuracy, samples, recall per class, epochs, and the run's
+ *                       95 % lesion-bootstrap CIs (balanced_accuracy_ci, macro_f1_ci, macro_auc_ci; evaluation.json)
  *   features_per_second the base's rate on the train and val splits, as the Train page showed it
  *   peak_renderer_rss_mb  the largest sum of VmRSS over Chromium's renderer processes, sampled every 250 ms
  *   chromium_cpu_seconds  CPU time of all of Chromium's processes over the job (≈ total × cores when all busy)

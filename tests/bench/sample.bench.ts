@@ -26,10 +26,10 @@
  *                        backend and test balanced accuracy (from the Train page, 3 decimals) of each
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
+import { exportedRun } from '../helpers/app-run.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import { BUILTIN_LESSONS } from '../../src/lib/lessons/builtin.ts';
@@ -136,36 +136,7 @@ export async function bench(args: string[]) {
     const results = (now() - t) / 1000;
 
     // The run's metrics at full precision, from its export.
-    await page.getByRole('tab', { name: 'Runs' }).click();
-    await page.getByTestId('run-row').first().waitFor();
-    const [download] = await Promise.all([
-      page.waitForEvent('download'),
-      page.getByTestId('export-run').first().click(),
-    ]);
-    const zipPath = join(dir, download.suggestedFilename());
-    await download.saveAs(zipPath);
-    const reader = new ZipReader(new BlobReader(new Blob([await readFile(zipPath)])));
-    const entries = await reader.getEntries();
-    const text = async (name: string) => {
-      const entry = entries.find((e) => e.filename === name);
-      if (!entry || entry.directory) throw new Error(`the run export has no ${name}`);
-      return entry.getData(new TextWriter());
-    };
-    const metrics = JSON.parse(await text('metrics.json')) as {
-      accuracy: number;
-      balanced_accuracy: number;
-      macro_avg: { f1: number };
-      per_class: Record<string, { recall: number; support: number }>;
-    };
-    const evaluation = entries.some((e) => e.filename === 'evaluation.json')
-      ? (JSON.parse(await text('evaluation.json')) as {
-          ci: Record<string, [number, number] | null>;
-          calibration: { brier: number; ece: number };
-          temperature: { value: number; calibration: { ece: number } } | null;
-        })
-      : null;
-    const history = (await text('history.csv')).trim().split('\n').length - 1;
-    await reader.close();
+    const { metrics, evaluation } = await exportedRun(page, dir);
     const lessons = args.includes('--lessons') ? await timeLessons(page) : undefined;
     if (errors.length > 0) log(`page errors: ${errors.join(' | ')}`);
     await context.close();
@@ -183,18 +154,18 @@ export async function bench(args: string[]) {
       },
       test: {
         balanced_accuracy: metrics.balanced_accuracy,
-        balanced_accuracy_ci: evaluation?.ci.balanced_accuracy_ci ?? null,
-        macro_f1: metrics.macro_avg.f1,
-        macro_f1_ci: evaluation?.ci.macro_f1_ci ?? null,
-        macro_auc_ci: evaluation?.ci.macro_auc_ci ?? null,
+        balanced_accuracy_ci: metrics.balanced_accuracy_ci,
+        macro_f1: metrics.macro_f1,
+        macro_f1_ci: metrics.macro_f1_ci,
+        macro_auc_ci: metrics.macro_auc_ci,
         accuracy: metrics.accuracy,
         brier: evaluation?.calibration.brier ?? null,
         ece: evaluation?.calibration.ece ?? null,
         ece_after_temperature: evaluation?.temperature?.calibration.ece ?? null,
-        samples: Object.values(metrics.per_class).reduce((sum, c) => sum + c.support, 0),
-        recall: Object.fromEntries(Object.entries(metrics.per_class).map(([k, v]) => [k, v.recall])),
+        samples: metrics.samples,
+        recall: metrics.recall,
       },
-      epochs: history,
+      epochs: metrics.epochs,
       ...(lessons ? { lessons } : {}),
       page_errors: errors,
     };

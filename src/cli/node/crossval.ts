@@ -38,6 +38,7 @@ import { readInputFile } from '../args.ts';
 import { useNodeBackend } from './backend.ts';
 import {
   checkConfig,
+  plateauCallbacks,
   scoreTest,
   type HeadlessConfig,
   type HeadlessLog,
@@ -238,19 +239,7 @@ export async function crossValidate(
           seed: config.seed,
           featureCache: { store, key: 'cv' },
           checkpoint: { store: checkpoints, name: 'best', monitor: config.monitor },
-          earlyStopping:
-            config.earlyStoppingPatience === null
-              ? null
-              : {
-                  monitor: config.monitor,
-                  patience: config.earlyStoppingPatience,
-                  minDelta: config.minDelta,
-                  restoreBestWeights: true,
-                },
-          reduceLr:
-            config.reduceLrPatience === null
-              ? null
-              : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
+          ...plateauCallbacks(config),
           inferenceBatchSize: config.inferenceBatchSize,
         });
         let epochs = 0;

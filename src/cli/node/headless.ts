@@ -137,6 +137,30 @@ export const DEFAULT_CONFIG: Omit<HeadlessConfig, 'images' | 'csv' | 'backbone' 
   meta: null,
 };
 
+/**
+ * The train loop's EarlyStopping (restoring the best weights) and ReduceLROnPlateau (factor 0.5, min lr 1e-5) from
+ * the config's patiences; a null patience turns that callback off. The frozen run and cross-validation share it.
+ */
+export function plateauCallbacks(
+  config: Pick<HeadlessConfig, 'monitor' | 'earlyStoppingPatience' | 'minDelta' | 'reduceLrPatience'>,
+): Pick<TrainOptions, 'earlyStopping' | 'reduceLr'> {
+  return {
+    earlyStopping:
+      config.earlyStoppingPatience === null
+        ? null
+        : {
+            monitor: config.monitor,
+            patience: config.earlyStoppingPatience,
+            minDelta: config.minDelta,
+            restoreBestWeights: true,
+          },
+    reduceLr:
+      config.reduceLrPatience === null
+        ? null
+        : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
+  };
+}
+
 /** A log line for stderr: the core's TrainLogs plus the data and model steps of this pipeline. */
 export type HeadlessLog =
   | TrainLog
@@ -777,19 +801,7 @@ export async function trainHeadless(
       classWeights: weightsByDx ? DX.map((dx: Dx) => weightsByDx[dx]) : null,
       augment: null,
       seed: config.seed,
-      earlyStopping:
-        config.earlyStoppingPatience === null
-          ? null
-          : {
-              monitor: config.monitor,
-              patience: config.earlyStoppingPatience,
-              minDelta: config.minDelta,
-              restoreBestWeights: true,
-            },
-      reduceLr:
-        config.reduceLrPatience === null
-          ? null
-          : { monitor: config.monitor, patience: config.reduceLrPatience, factor: 0.5, minLr: 1e-5 },
+      ...plateauCallbacks(config),
       inferenceBatchSize: config.inferenceBatchSize,
       ...(hooks.shared && config.weights !== null
         ? { featureCache: { store: hooks.shared.features, key: featureCacheKey } }

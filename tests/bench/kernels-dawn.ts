@@ -33,9 +33,10 @@ export interface DawnAdapterInfo {
 }
 
 /** The adapter Dawn offers (high-performance first), with what the WebGPU info object tells. */
-async function dawnAdapter(): Promise<{ adapter: GPUAdapter; info: DawnAdapterInfo }> {
+async function dawnAdapter(profile: boolean): Promise<{ adapter: GPUAdapter; info: DawnAdapterInfo }> {
   Object.assign(globalThis, globals);
-  const gpu = create([]) as GPU;
+  // --profile 1 reads timestamp queries, which Dawn counts among its "unsafe" APIs (as Chromium does).
+  const gpu = create(profile ? ['enable-dawn-features=allow_unsafe_apis'] : []) as GPU;
   // tfjs-backend-webgpu looks for navigator.gpu; Node 20 has no navigator at all.
   if (!('navigator' in globalThis)) Object.assign(globalThis, { navigator: { gpu } });
   else Object.defineProperty(globalThis.navigator, 'gpu', { value: gpu, configurable: true });
@@ -72,7 +73,7 @@ export async function benchDawn(
   options: KernelsOptions,
   models = resolve('public', 'models'),
 ): Promise<unknown> {
-  const { adapter, info } = await dawnAdapter();
+  const { adapter, info } = await dawnAdapter(options.profile > 0);
   console.error(`[bench kernels] Dawn adapter ${JSON.stringify(info)}; ${JSON.stringify(options)}`);
   const result = (await measureKernels(adapter, options, (base, backbone) =>
     loadWeightsFromPath(base, resolve(models, backbone)),

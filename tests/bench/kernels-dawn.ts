@@ -27,7 +27,7 @@ export interface DawnAdapterInfo {
   device: string;
   description: string;
   isFallback: boolean;
-  /** Dawn's own report: backend (vulkan, …), adapter type (discrete GPU, CPU, …), driver. */
+  /** Dawn's GPUAdapterInfo as it came (the NVIDIA driver version is in its description), with the subgroup sizes. */
   dawn: Record<string, unknown>;
   vk_driver_files: string | null;
 }
@@ -43,8 +43,10 @@ async function dawnAdapter(profile: boolean): Promise<{ adapter: GPUAdapter; inf
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     throw new Error(
-      'Dawn found no WebGPU adapter: no Vulkan driver was found (is libvulkan.so.1 installed? set VK_DRIVER_FILES ' +
-        'to an ICD json, e.g. /usr/lib/chromium/vk_swiftshader_icd.json with LD_LIBRARY_PATH=/usr/lib/chromium)',
+      'Dawn found no WebGPU adapter: the Vulkan loader (libvulkan.so.1) found no driver, or the driver did not start. ' +
+        'Set VK_DRIVER_FILES to an ICD json (e.g. /usr/lib/chromium/vk_swiftshader_icd.json with ' +
+        'LD_LIBRARY_PATH=/usr/lib/chromium for Chromium’s SwiftShader); NVIDIA’s ICD may also need libglvnd (libGLdispatch)' +
+        ' and libEGL installed, and VK_LOADER_DEBUG=driver says why a driver was skipped',
     );
   }
   const raw = adapter.info as GPUAdapterInfo & Record<string, unknown>;

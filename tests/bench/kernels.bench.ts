@@ -1,5 +1,6 @@
 /**
- * `npm run -s bench -- kernels [--size 224] [--batch 16] [--blocks 2] [--steps 4] [--reps 4]`
+ * `npm run -s bench -- kernels [--size 224] [--batch 16] [--blocks 2] [--steps 4] [--reps 4] [--profile 0|1]
+ *   [--runtime chromium|dawn]`
  *
  * tfjs-backend-webgpu's weight-gradient kernels against ours (src/lib/webgpu/weight-gradients.ts) on the WebGPU
  * adapter of headless /usr/bin/chromium (`--enable-unsafe-webgpu`; here that is SwiftShader, a software adapter),
@@ -16,72 +17,32 @@
  *                        blocks, Adam): stock_ms, ours_ms (medians of --steps), ratio = ours / stock, every step
  *   setup                what was run
  *
+ * --runtime dawn runs the same measurement in Node on Dawn's Node bindings (tests/bench/kernels-dawn.ts: a GPU
+ * without a browser); its adapter entry adds Dawn's report and the Vulkan driver file used.
+ *
  * Prints one JSON object on stdout; progress on stderr.
  */
-import { resolve } from 'node:path';
-import { chromium } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
-import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
-import type { KernelsOptions } from './kernels-harness.ts';
+import { openBenchPage } from '../helpers/bench-page.ts';
+import { parseKernelsArgs, type KernelsOptions } from './kernels-options.ts';
 
-const root = resolve(import.meta.dirname, '..', '..');
 const log = (message: string): void => void process.stderr.write(`[bench kernels] ${message}\n`);
 
-function parseArgs(args: string[]): KernelsOptions {
-  const options: KernelsOptions = { size: 224, batch: 16, blocks: 2, steps: 4, reps: 4, profile: 0 };
-  for (let i = 0; i < args.length; i++) {
-    const name = args[i]?.replace(/^--/, '') as keyof KernelsOptions;
-    const value = Number(args[++i]);
-    if (!(name in options)) throw new Error(`unknown argument ${args[i - 1]}`);
-    if (!Number.isInteger(value) || value < (name === 'profile' ? 0 : 1))
-      throw new Error(`--${name} needs a whole number ≥ 1`);
-    options[name] = value;
-  }
-  return options;
-}
-
-async function startServer(): Promise<{ server: ViteDevServer; origin: string }> {
-  const server = await createServer({
-    configFile: false,
-    root,
-    logLevel: 'warn',
-    server: { host: 'localhost', port: 0, strictPort: false, hmr: false },
-    // Pre-bundled up front: a dependency found late makes Vite reload the page in the middle of the run.
-    optimizeDeps: {
-      entries: ['tests/bench/kernels-harness.html'],
-      include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
-    },
-  });
-  await server.listen();
-  const address = server.httpServer?.address();
-  if (!address || typeof address === 'string') throw new Error('the dev server has no port');
-  // localhost: a secure context, where Chromium offers WebGPU.
-  return { server, origin: `http://localhost:${address.port}` };
-}
-
 export async function bench(args: string[]): Promise<unknown> {
-  const options = parseArgs(args);
-  const { server, origin } = await startServer();
-  // Timestamp queries (for --profile 1) are an "unsafe" Dawn API.
-  const launchArgs = options.profile
-    ? [...chromiumArgs, '--enable-dawn-features=allow_unsafe_apis']
-    : chromiumArgs;
-  const browser = await chromium.launch({ executablePath: chromiumPath, args: launchArgs, headless: true });
+  const { options, runtime } = parseKernelsArgs(args);
+  if (runtime === 'dawn') {
+    // Loaded only here: the `webgpu` package's native Dawn module is not needed for the Chromium runtime.
+    const { benchDawn } = await import('./kernels-dawn.ts');
+    return benchDawn(options);
+  }
+  const { page, origin, close } = await openBenchPage({
+    html: 'tests/bench/kernels-harness.html',
+    ready: 'benchKernels',
+    include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
+    // Timestamp queries (for --profile 1) are an "unsafe" Dawn API.
+    extraArgs: options.profile ? ['--enable-dawn-features=allow_unsafe_apis'] : [],
+    log,
+  });
   try {
-    const page = await browser.newPage();
-    page.on('console', (m) => log(`page ${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => log(`page error: ${e.message}`));
-    await page.goto(`${origin}/tests/bench/kernels-harness.html`, {
-      timeout: 180_000,
-      waitUntil: 'domcontentloaded',
-    });
-    await page.waitForFunction(
-      () => (globalThis as { benchKernels?: { ready: boolean } }).benchKernels?.ready,
-      null,
-      {
-        timeout: 180_000,
-      },
-    );
     log(`harness ready at ${origin}: ${JSON.stringify(options)}`);
     return await page.evaluate(
       (o) =>
@@ -91,7 +52,6 @@ export async function bench(args: string[]): Promise<unknown> {
       options,
     );
   } finally {
-    await browser.close();
-    await server.close();
+    await close();
   }
 }

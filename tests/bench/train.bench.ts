@@ -1,6 +1,6 @@
 /**
- * `npm run -s bench -- train [--backbones id,id] [--backends wasm,cpu] [--steps 5] [--head-epoch real|all|none]
- *   [--head-limit N]`
+ * `npm run -s bench -- train [--backbones id,id] [--backends wasm,cpu,webgpu,webgl] [--steps 5]
+ *   [--head-epoch real|all|none] [--head-limit N] [--browser-batch 4] [--browser-steps 3]`
  *
  * Training speed in Node, per backbone × backend (WASM and CPU: the backends tfjs has in Node without
  * tfjs-node), at batch 16 on real HAM10000 images (../shared/data/ham10000/all-200x150, squashed to the size) of
@@ -33,6 +33,12 @@
  *                        all: VGG16 and ResNet50V2 too (their extraction takes tens of minutes); none: skip.
  *                        --head-limit N: the first N train images of the split and N/8 val images (quick runs).
  *
+ * webgpu and webgl (tests/bench/train-browser.ts): the same phase1_step and fine_tune_step for the default backbone,
+ * MobileNetV2 0.35 with the served ImageNet weights (public/models), in a page of headless Chromium (WebGPU with
+ * the app's weight-gradient kernels); the other backbones are recorded as skipped. Chromium's adapters here are
+ * SwiftShader, so these run at --browser-batch (4) for --browser-steps (3) phase-1 steps on --browser-steps × batch
+ * train images + one batch of val images, and 2 phase-2 steps; each entry says its batch.
+ *
  * MobileNetV2 0.35 and MobileNet v1 0.25 load the real ImageNet weights from ../shared; VGG16 and ResNet50V2 are
  * randomly initialised (no weights file here; speed does not depend on the values). The head epochs first decode
  * the 9,013 train + val images and extract their features (a few minutes per backbone on a quiet 2-core machine;
@@ -62,6 +68,12 @@ import { decodeImages, listImages, stratifiedSubset } from '../../src/cli/node/i
 import { timeCachedFineTuneSteps, timeFineTuneSteps, type StepModel } from '../../src/cli/node/steps.ts';
 import { loadWeightsFromPath } from '../../src/cli/node/weights.ts';
 import { loopHeadEpochs, loopPhaseOneSteps } from './loop-timing.ts';
+import {
+  BROWSER_BACKBONE,
+  BROWSER_BACKENDS,
+  benchBrowserBackends,
+  type BrowserBackend,
+} from './train-browser.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const SHARED = join(ROOT, '..', 'shared');
@@ -384,7 +396,19 @@ export async function bench(args: string[]): Promise<unknown> {
   const backbones = (option(args, 'backbones') ?? 'mobilenet_v2_0.35,mobilenet_v1_0.25,vgg16,resnet50v2')
     .split(',')
     .map((b) => getBackbone(b).id);
-  const backends = (option(args, 'backends') ?? 'wasm,cpu').split(',') as NodeBackend[];
+  const backends = (option(args, 'backends') ?? 'wasm,cpu,webgpu,webgl').split(',');
+  const browserBackends = backends.filter((b): b is BrowserBackend =>
+    (BROWSER_BACKENDS as readonly string[]).includes(b),
+  );
+  const nodeBackends = backends.filter(
+    (b) => !browserBackends.includes(b as BrowserBackend),
+  ) as NodeBackend[];
+  const browserBatch = Number(option(args, 'browser-batch') ?? 4);
+  const browserSteps = Number(option(args, 'browser-steps') ?? 3);
+  if (!Number.isInteger(browserBatch) || browserBatch < 1)
+    throw new Error('--browser-batch needs a whole number ≥ 1');
+  if (!Number.isInteger(browserSteps) || browserSteps < 2)
+    throw new Error('--browser-steps needs a whole number ≥ 2');
   const headEpoch = (option(args, 'head-epoch') ?? 'real') as HeadEpochMode;
   if (!['real', 'all', 'none'].includes(headEpoch)) throw new Error('--head-epoch must be real, all or none');
   const headLimitText = option(args, 'head-limit');
@@ -398,10 +422,29 @@ export async function bench(args: string[]): Promise<unknown> {
   const loadAtStart = loadavg();
   const real = await realSplit();
   const results: Record<string, unknown>[] = [];
-  for (const backend of backends) {
+  for (const backend of nodeBackends) {
     for (const id of backbones) {
       const entry = await benchOne(id, backend, options);
       results.push(entry);
+    }
+  }
+  if (browserBackends.length > 0) {
+    for (const backend of browserBackends) {
+      for (const id of backbones.filter((b) => b !== BROWSER_BACKBONE)) {
+        results.push({ backbone: id, backend, skipped: `the Chromium runs cover ${BROWSER_BACKBONE} only` });
+      }
+    }
+    if (backbones.includes(BROWSER_BACKBONE)) {
+      const steps = await stepData(224, Math.max(browserSteps * browserBatch, 64));
+      results.push(
+        ...(await benchBrowserBackends(browserBackends, steps, {
+          size: 224,
+          batch: browserBatch,
+          steps: browserSteps,
+          fineTuneSteps: 2,
+          classWeights: real.classWeights,
+        })),
+      );
     }
   }
   return {
@@ -413,7 +456,8 @@ export async function bench(args: string[]): Promise<unknown> {
     note:
       'wasm: tfjs-backend-wasm SIMD, 1 thread in Node; cpu: tfjs-backend-cpu (plain JS). Conv gradients on both: ' +
       'the Node pipeline’s JavaScript kernels. phase1_step and head_epoch are timed from the loop’s own logs ' +
-      '(src/lib/train/loop.ts). Machine shared with other jobs: see load_average.',
+      '(src/lib/train/loop.ts). webgpu, webgl: headless Chromium on SwiftShader (software, the same CPU), ' +
+      'MobileNetV2 0.35 only, at each entry’s batch. Machine shared with other jobs: see load_average.',
     results,
     seconds: (performance.now() - t0) / 1000,
   };

@@ -32,16 +32,12 @@ import { securityHeaders } from '../../deploy/security-headers.ts';
 import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
 import { chromiumProcesses } from '../helpers/renderer-rss.ts';
 import { readOriginals, readSmallImages } from '../helpers/zips.ts';
-import type { DecodeVariant } from './decode-variants.worker.ts';
+import { CANDIDATES, STAGES, type DecodeVariant } from './decode-variants.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const log = (message: string): void => void process.stderr.write(`[bench decode] ${message}\n`);
-const VARIANTS: DecodeVariant[] = [
-  'bitmap-resize',
-  'bitmap-canvas-scale',
-  'imagedecoder-canvas',
-  'imagedecoder-bitmap',
-];
+const VARIANTS: readonly DecodeVariant[] = [...CANDIDATES, ...STAGES];
+const isStage = (v: string): boolean => (STAGES as readonly string[]).includes(v);
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -57,11 +53,7 @@ interface Harness {
     size: number,
     workers: number,
   ): Promise<{ seconds: number; workers: number }>;
-  pixelDiff(
-    variant: string,
-    size: number,
-    images: number,
-  ): Promise<{ mean_abs: number; worst_image_mean_abs: number; max_abs: number }>;
+  pixelDiff(variant: string, size: number, images: number): Promise<Record<string, unknown>>;
   decoders: number;
 }
 
@@ -151,22 +143,42 @@ export async function bench(args: string[]) {
     const appOne = { ...oneRun, decoders: 1, images_per_second: rate(oneRun) };
     log(`app, one decoder: ${appOne.images_per_second.toFixed(1)} images/s`);
     const variants: Record<string, unknown> = {};
+    const stages: Record<string, unknown> = {};
+    const chosen = option(args, 'variants')?.split(',') ?? VARIANTS;
+    const unknown = chosen.filter((v) => !(VARIANTS as readonly string[]).includes(v));
+    if (unknown.length > 0)
+      throw new Error(`unknown --variants ${unknown.join(', ')}: the choices are ${VARIANTS.join(', ')}`);
     if (!args.includes('--no-variants')) {
-      for (const variant of VARIANTS) {
+      for (const variant of chosen) {
         try {
           const run = await withCpu(() =>
             call<{ seconds: number }>({ fn: 'variantDecode', variant, count, size, workers: decoders }),
           );
-          const vsApp = await call<unknown>({ fn: 'pixelDiff', variant, size, images: 14 });
-          variants[variant] = {
+          const timing = {
             images_per_second: rate(run),
             cpu_ms_per_image: run.cpu_ms_per_image,
             workers: decoders,
-            vs_app: vsApp,
           };
-          log(`${variant}: ${rate(run).toFixed(1)} images/s, vs app ${JSON.stringify(vsApp)}`);
+          if (isStage(variant)) {
+            stages[variant] = timing;
+            log(`${variant}: ${run.cpu_ms_per_image.toFixed(2)} CPU ms/image`);
+          } else {
+            const pixels = await call<Record<string, unknown>>({
+              fn: 'pixelDiff',
+              variant,
+              size,
+              images: 30,
+            });
+            variants[variant] = { ...timing, ...pixels };
+            log(
+              `${variant}: ${run.cpu_ms_per_image.toFixed(2)} CPU ms/image, pixels ${JSON.stringify(pixels)}`,
+            );
+          }
         } catch (error) {
-          variants[variant] = { error: error instanceof Error ? error.message : String(error) };
+          const failed = { error: error instanceof Error ? error.message : String(error) };
+          if (isStage(variant)) stages[variant] = failed;
+          else variants[variant] = failed;
+          log(`${variant}: ${failed.error}`);
         }
       }
     }
@@ -182,6 +194,7 @@ export async function bench(args: string[]) {
       ratio_one_decoder: appOne.images_per_second / pillow.images_per_second,
       cpu_ratio: pillow.cpu_ms_per_image / app.cpu_ms_per_image,
       variants,
+      stages,
       hardware_concurrency: availableParallelism(),
       load_average: { start: loadStart, end: loadavg()[0] },
     };

@@ -23,6 +23,7 @@ export const STAGES = [
   'stage-imagedecoder-decode',
   'stage-imagedecoder-copyto',
   'stage-js-resize',
+  'stage-squash',
 ] as const;
 
 export type DecodeVariant = (typeof CANDIDATES)[number] | (typeof STAGES)[number];

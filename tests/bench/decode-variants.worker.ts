@@ -16,7 +16,8 @@
  *   ('catmull-rom', src/lib/data/resize.ts) in JavaScript.
  * - 'imagedecoder-copyto-js-resize': ImageDecoder → VideoFrame.copyTo({format: 'RGBA'}) → resizeRgb.
  * - 'imagedecoder-reduced-js-resize': ImageDecoder asked for a reduced size (desiredWidth/Height: libjpeg's DCT
- *   scaling, 600x450 → 300x225 for 224) → copyTo RGBA → resizeRgb.
+ *   scaling by n/8), the smallest that still covers size×size (600x450 → 300x225 for 224; Chromium keeps the
+ *   decoded area within the desired one, so asking for size×size gave 225x169) → copyTo RGBA → resizeRgb.
  *
  * Stages of the app's way, each stopping earlier (answer zeros; only their CPU time means something):
  * - 'stage-message': no decode at all, the worker round trip alone.
@@ -27,6 +28,7 @@
  * - 'stage-imagedecoder-decode': ImageDecoder → VideoFrame, closed.
  * - 'stage-imagedecoder-copyto': … then VideoFrame.copyTo RGBA into a reused buffer.
  * - 'stage-js-resize': resizeRgb of an RGBA buffer of the image's full size, without decoding.
+ * - 'stage-squash': squashRgba (the app's resize) of the same buffer.
  */
 import { decodeSquare, decodeWithBitmap } from '../../src/worker/decode-square.ts';
 import { resizeRgb } from '../../src/lib/data/resize.ts';
@@ -189,7 +191,11 @@ async function decode(variant: DecodeVariant, bytes: ArrayBuffer, size: number):
       }
     }
     case 'imagedecoder-reduced-js-resize': {
-      const frame = await frameOf(bytes, { width: size, height: size });
+      const eighths = Math.ceil((8 * size) / Math.min(FULL.width, FULL.height));
+      const frame = await frameOf(bytes, {
+        width: Math.ceil((FULL.width * eighths) / 8),
+        height: Math.ceil((FULL.height * eighths) / 8),
+      });
       try {
         const image = await rgbaOfFrame(frame);
         return resizeRgb({ ...image, channels: 4 }, size, size, 'catmull-rom').data;
@@ -231,6 +237,9 @@ async function decode(variant: DecodeVariant, bytes: ArrayBuffer, size: number):
     case 'stage-imagedecoder-decode':
       (await frameOf(bytes)).close();
       return zeros();
+    case 'stage-squash':
+      fullRgba ??= new Uint8Array(FULL.width * FULL.height * 4).map((_, i) => (i * 37) & 255);
+      return squashRgba(fullRgba, FULL.width, FULL.height, size);
     case 'stage-js-resize': {
       fullRgba ??= new Uint8Array(FULL.width * FULL.height * 4).map((_, i) => (i * 37) & 255);
       return resizeRgb({ ...FULL, data: fullRgba, channels: 4 }, size, size, 'catmull-rom').data;

@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- decode [--count 2000] [--size 224] [--small] [--no-variants]`
+ * `npm run -s bench -- decode [--count 2000] [--size 224] [--small] [--no-variants] [--variants a,b,…]`
  *
  * The app's decode-only rate against Pillow's, in one run, on the same JPEGs: the 240 real 600x450 HAM10000
  * originals of ../shared (--small: the 10,013 real 200x150 images), image i being file i mod n, --count images,
@@ -7,8 +7,9 @@
  * python3-pil, or $PYTHON), bicubic. The app: its own decode workers and DecodePool in headless /usr/bin/chromium,
  * on a harness page (tests/bench/decode-harness.html) served by Vite's dev server with the app's headers, with
  * the ingest's decoder count, then with one decoder. Then, unless --no-variants, other ways to decode in a worker
- * (tests/bench/decode-variants.worker.ts), each timed the same way and its pixels compared with the app's. Prints
- * one JSON object:
+ * and stages of the old way (tests/bench/decode-variants.worker.ts; --variants picks some, names in
+ * decode-variants.ts), each timed the same way; each candidate's pixels are compared with the app's and with the
+ * ingest test's reference decode (jpeg-js + resizeRgb 'catmull-rom'). Prints one JSON object:
  *
  *   pillow              {images, seconds, cpu_seconds, cpu_ms_per_image, images_per_second, size, filter, pillow}
  *   app                 {decoders, seconds, cpu_seconds, cpu_ms_per_image, images_per_second}: the ingest's path,
@@ -19,9 +20,13 @@
  *   cpu_ratio           pillow.cpu_ms_per_image / app.cpu_ms_per_image (> 1: the app spends less CPU per image).
  *                       Unlike the rates, CPU time per image barely moves with the load other jobs put on the
  *                       machine: the rates compare only on a quiet machine, this compares on a busy one too.
- *   variants            {name: {images_per_second, cpu_ms_per_image, workers, vs_app: {mean_abs, worst_image_mean_abs, max_abs}}}
- *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source
- */
+ *   variants            {name: {images_per_second, cpu_ms_per_image, workers, images, vs_app, vs_reference,
+ *                       app_vs_reference, decoded_size}}; the diffs are {mean_abs, worst_image_mean_abs, max_abs}
+ *                       in 8-bit levels over `images` files spread over the set (the ingest test's tolerance:
+ *                       1, 1.5, 12 against the reference); decoded_size: the size ImageDecoder decoded at, if any
+ *   stages              {name: {images_per_second, cpu_ms_per_image, workers}}: the old way cut short at each step
+ *                       (stage-message: the worker round trip alone), to see where its CPU time goes
+ *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';

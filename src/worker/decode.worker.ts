@@ -13,7 +13,7 @@ import type { DecodeRequest, DecodeResponse } from './ingest-protocol.ts';
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
 async function decode(bytes: ArrayBuffer, size: number): Promise<ArrayBuffer> {
-  return (await decodeSquare(new Blob([bytes]), size)).buffer as ArrayBuffer;
+  return (await decodeSquare(bytes, size)).buffer as ArrayBuffer;
 }
 
 type Reply = (message: DecodeResponse, transfer?: Transferable[]) => void;

@@ -4,11 +4,14 @@
  * - appDecode: by the app's own decode workers and DecodePool, as the ingest does (src/worker/decode.worker.ts);
  * - variantDecode: by decode-variants.worker.ts, one way at a time, with the same number of workers and two images
  *   in flight on each;
- * - pixelDiff: a variant's pixels against the app's on the first images.
+ * - pixelDiff: a variant's pixels against the app's, and against the reference decode the ingest test uses
+ *   (tests/browser/ingest.test.ts: jpeg-js, then resizeRgb's 'catmull-rom' squash), on images spread over the files.
  */
+import jpeg from 'jpeg-js';
+import { resizeRgb } from '../../src/lib/data/resize.ts';
 import { DecodePool } from '../../src/worker/decode-pool.ts';
 import type { ImageSize } from '../../src/lib/data/types.ts';
-import type { DecodeVariant } from './decode-variants.worker.ts';
+import type { DecodeVariant } from './decode-variants.ts';
 import { defaultDecoderCount } from '../../src/worker/ingest-client.ts';
 
 let buffers: ArrayBuffer[] = [];
@@ -49,20 +52,28 @@ async function appDecode(count: number, size: ImageSize, decoders: number) {
   }
 }
 
+interface Decoded {
+  pixels: Uint8Array;
+  /** The size the worker decoded at, when it says (the variants that read a VideoFrame). */
+  decoded: [number, number] | null;
+}
+
 interface VariantWorker {
   worker: Worker;
-  pending: Map<number, { resolve(p: Uint8Array): void; reject(e: Error): void }>;
+  pending: Map<number, { resolve(p: Decoded): void; reject(e: Error): void }>;
 }
 
 function variantWorkers(count: number): VariantWorker[] {
   return Array.from({ length: count }, () => {
     const worker = new Worker(new URL('./decode-variants.worker.ts', import.meta.url), { type: 'module' });
     const lane: VariantWorker = { worker, pending: new Map() };
-    worker.onmessage = (e: MessageEvent<{ id: number; pixels?: Uint8Array; error?: string }>) => {
+    worker.onmessage = (
+      e: MessageEvent<{ id: number; pixels?: Uint8Array; decoded?: [number, number] | null; error?: string }>,
+    ) => {
       const job = lane.pending.get(e.data.id);
       lane.pending.delete(e.data.id);
       if (e.data.error !== undefined) job?.reject(new Error(e.data.error));
-      else job?.resolve(e.data.pixels as Uint8Array);
+      else job?.resolve({ pixels: e.data.pixels as Uint8Array, decoded: e.data.decoded ?? null });
     };
     return lane;
   });
@@ -74,7 +85,7 @@ function send(
   variant: DecodeVariant,
   bytes: ArrayBuffer,
   size: number,
-): Promise<Uint8Array> {
+): Promise<Decoded> {
   const id = nextId++;
   return new Promise((resolve, reject) => {
     lane.pending.set(id, { resolve, reject });
@@ -102,28 +113,73 @@ async function variantDecode(variant: DecodeVariant, count: number, size: number
   }
 }
 
+const references = new Map<string, Uint8Array>();
+
+/** The ingest test's reference: jpeg-js's decode squashed by resizeRgb's 'catmull-rom' (tests/browser/ingest.test.ts). */
+function referenceOf(file: number, size: number): Uint8Array {
+  const key = `${file}@${size}`;
+  let reference = references.get(key);
+  if (reference === undefined) {
+    const decoded = jpeg.decode(new Uint8Array(bytesOf(file)), { useTArray: true, formatAsRGBA: false });
+    const source = { width: decoded.width, height: decoded.height, data: decoded.data, channels: 3 as const };
+    reference = resizeRgb(source, size, size, 'catmull-rom').data;
+    references.set(key, reference);
+  }
+  return reference;
+}
+
+class Difference {
+  private sum = 0;
+  private n = 0;
+  private max = 0;
+  private worstImageMean = 0;
+  add(a: Uint8Array, b: Uint8Array): void {
+    if (a.length !== b.length) throw new Error(`pixel buffers differ in length: ${a.length} vs ${b.length}`);
+    let imageSum = 0;
+    for (let k = 0; k < a.length; k++) {
+      const d = Math.abs((a[k] as number) - (b[k] as number));
+      imageSum += d;
+      if (d > this.max) this.max = d;
+    }
+    this.sum += imageSum;
+    this.n += a.length;
+    this.worstImageMean = Math.max(this.worstImageMean, imageSum / a.length);
+  }
+  get json() {
+    return { mean_abs: this.sum / this.n, worst_image_mean_abs: this.worstImageMean, max_abs: this.max };
+  }
+}
+
+/**
+ * A variant's pixels against the app's and against the reference, on `images` files spread evenly over the set
+ * (the ingest test takes 14, two per class).
+ */
 async function pixelDiff(variant: DecodeVariant, size: number, images: number) {
   const [lane] = variantWorkers(1);
   if (!lane) throw new Error('no worker');
   try {
-    let sum = 0;
-    let n = 0;
-    let max = 0;
-    let worstImageMean = 0;
-    for (let i = 0; i < Math.min(images, buffers.length); i++) {
-      const ours = await send(lane, 'bitmap-resize', bytesOf(i), size);
-      const theirs = await send(lane, variant, bytesOf(i), size);
-      let imageSum = 0;
-      for (let k = 0; k < ours.length; k++) {
-        const d = Math.abs((ours[k] as number) - (theirs[k] as number));
-        imageSum += d;
-        if (d > max) max = d;
-      }
-      sum += imageSum;
-      n += ours.length;
-      worstImageMean = Math.max(worstImageMean, imageSum / ours.length);
+    const vsApp = new Difference();
+    const vsReference = new Difference();
+    const appVsReference = new Difference();
+    let decoded: [number, number] | null = null;
+    const n = Math.min(images, buffers.length);
+    for (let j = 0; j < n; j++) {
+      const file = Math.floor((j * buffers.length) / n);
+      const app = (await send(lane, 'app', bytesOf(file), size)).pixels;
+      const theirs = await send(lane, variant, bytesOf(file), size);
+      decoded = theirs.decoded;
+      const reference = referenceOf(file, size);
+      vsApp.add(app, theirs.pixels);
+      vsReference.add(reference, theirs.pixels);
+      appVsReference.add(reference, app);
     }
-    return { mean_abs: sum / n, worst_image_mean_abs: worstImageMean, max_abs: max };
+    return {
+      images: n,
+      vs_app: vsApp.json,
+      vs_reference: vsReference.json,
+      app_vs_reference: appVsReference.json,
+      decoded_size: decoded,
+    };
   } finally {
     lane.worker.terminate();
   }

@@ -1,5 +1,5 @@
 /**
- * `npm run -s bench -- decode [--count 2000] [--size 224] [--small] [--no-variants]`
+ * `npm run -s bench -- decode [--count 2000] [--size 224] [--small] [--no-variants] [--variants a,b,…]`
  *
  * The app's decode-only rate against Pillow's, in one run, on the same JPEGs: the 240 real 600x450 HAM10000
  * originals of ../shared (--small: the 10,013 real 200x150 images), image i being file i mod n, --count images,
@@ -7,8 +7,9 @@
  * python3-pil, or $PYTHON), bicubic. The app: its own decode workers and DecodePool in headless /usr/bin/chromium,
  * on a harness page (tests/bench/decode-harness.html) served by Vite's dev server with the app's headers, with
  * the ingest's decoder count, then with one decoder. Then, unless --no-variants, other ways to decode in a worker
- * (tests/bench/decode-variants.worker.ts), each timed the same way and its pixels compared with the app's. Prints
- * one JSON object:
+ * and stages of the old way (tests/bench/decode-variants.worker.ts; --variants picks some, names in
+ * decode-variants.ts), each timed the same way; each candidate's pixels are compared with the app's and with the
+ * ingest test's reference decode (jpeg-js + resizeRgb 'catmull-rom'). Prints one JSON object:
  *
  *   pillow              {images, seconds, cpu_seconds, cpu_ms_per_image, images_per_second, size, filter, pillow}
  *   app                 {decoders, seconds, cpu_seconds, cpu_ms_per_image, images_per_second}: the ingest's path,
@@ -19,9 +20,13 @@
  *   cpu_ratio           pillow.cpu_ms_per_image / app.cpu_ms_per_image (> 1: the app spends less CPU per image).
  *                       Unlike the rates, CPU time per image barely moves with the load other jobs put on the
  *                       machine: the rates compare only on a quiet machine, this compares on a busy one too.
- *   variants            {name: {images_per_second, cpu_ms_per_image, workers, vs_app: {mean_abs, worst_image_mean_abs, max_abs}}}
- *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source
- */
+ *   variants            {name: {images_per_second, cpu_ms_per_image, workers, images, vs_app, vs_reference,
+ *                       app_vs_reference, decoded_size}}; the diffs are {mean_abs, worst_image_mean_abs, max_abs}
+ *                       in 8-bit levels over `images` files spread over the set (the ingest test's tolerance:
+ *                       1, 1.5, 12 against the reference); decoded_size: the size ImageDecoder decoded at, if any
+ *   stages              {name: {images_per_second, cpu_ms_per_image, workers}}: the old way cut short at each step
+ *                       (stage-message: the worker round trip alone), to see where its CPU time goes
+ *   hardware_concurrency, load_average (1-minute, start and end: other jobs share the cores), images, size, source */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
@@ -32,16 +37,12 @@ import { securityHeaders } from '../../deploy/security-headers.ts';
 import { chromiumArgs, chromiumPath } from '../helpers/chromium.ts';
 import { chromiumProcesses } from '../helpers/renderer-rss.ts';
 import { readOriginals, readSmallImages } from '../helpers/zips.ts';
-import type { DecodeVariant } from './decode-variants.worker.ts';
+import { CANDIDATES, STAGES, type DecodeVariant } from './decode-variants.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const log = (message: string): void => void process.stderr.write(`[bench decode] ${message}\n`);
-const VARIANTS: DecodeVariant[] = [
-  'bitmap-resize',
-  'bitmap-canvas-scale',
-  'imagedecoder-canvas',
-  'imagedecoder-bitmap',
-];
+const VARIANTS: readonly DecodeVariant[] = [...CANDIDATES, ...STAGES];
+const isStage = (v: string): boolean => (STAGES as readonly string[]).includes(v);
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
@@ -57,11 +58,7 @@ interface Harness {
     size: number,
     workers: number,
   ): Promise<{ seconds: number; workers: number }>;
-  pixelDiff(
-    variant: string,
-    size: number,
-    images: number,
-  ): Promise<{ mean_abs: number; worst_image_mean_abs: number; max_abs: number }>;
+  pixelDiff(variant: string, size: number, images: number): Promise<Record<string, unknown>>;
   decoders: number;
 }
 
@@ -151,22 +148,42 @@ export async function bench(args: string[]) {
     const appOne = { ...oneRun, decoders: 1, images_per_second: rate(oneRun) };
     log(`app, one decoder: ${appOne.images_per_second.toFixed(1)} images/s`);
     const variants: Record<string, unknown> = {};
+    const stages: Record<string, unknown> = {};
+    const chosen = option(args, 'variants')?.split(',') ?? VARIANTS;
+    const unknown = chosen.filter((v) => !(VARIANTS as readonly string[]).includes(v));
+    if (unknown.length > 0)
+      throw new Error(`unknown --variants ${unknown.join(', ')}: the choices are ${VARIANTS.join(', ')}`);
     if (!args.includes('--no-variants')) {
-      for (const variant of VARIANTS) {
+      for (const variant of chosen) {
         try {
           const run = await withCpu(() =>
             call<{ seconds: number }>({ fn: 'variantDecode', variant, count, size, workers: decoders }),
           );
-          const vsApp = await call<unknown>({ fn: 'pixelDiff', variant, size, images: 14 });
-          variants[variant] = {
+          const timing = {
             images_per_second: rate(run),
             cpu_ms_per_image: run.cpu_ms_per_image,
             workers: decoders,
-            vs_app: vsApp,
           };
-          log(`${variant}: ${rate(run).toFixed(1)} images/s, vs app ${JSON.stringify(vsApp)}`);
+          if (isStage(variant)) {
+            stages[variant] = timing;
+            log(`${variant}: ${run.cpu_ms_per_image.toFixed(2)} CPU ms/image`);
+          } else {
+            const pixels = await call<Record<string, unknown>>({
+              fn: 'pixelDiff',
+              variant,
+              size,
+              images: 30,
+            });
+            variants[variant] = { ...timing, ...pixels };
+            log(
+              `${variant}: ${run.cpu_ms_per_image.toFixed(2)} CPU ms/image, pixels ${JSON.stringify(pixels)}`,
+            );
+          }
         } catch (error) {
-          variants[variant] = { error: error instanceof Error ? error.message : String(error) };
+          const failed = { error: error instanceof Error ? error.message : String(error) };
+          if (isStage(variant)) stages[variant] = failed;
+          else variants[variant] = failed;
+          log(`${variant}: ${failed.error}`);
         }
       }
     }
@@ -182,6 +199,7 @@ export async function bench(args: string[]) {
       ratio_one_decoder: appOne.images_per_second / pillow.images_per_second,
       cpu_ratio: pillow.cpu_ms_per_image / app.cpu_ms_per_image,
       variants,
+      stages,
       hardware_concurrency: availableParallelism(),
       load_average: { start: loadStart, end: loadavg()[0] },
     };

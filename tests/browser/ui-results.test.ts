@@ -103,6 +103,9 @@ describe('Results components', () => {
     await tick();
     let panel = root.querySelector('[data-testid="cell-images"]')!;
     expect(squash(panel.querySelector('h3')?.textContent)).toBe('True bcc, predicted akiec: 1 image');
+    // A screen reader hears the cell's count as the panel shows it, in the singular for one.
+    expect(cell(root, 1, 0).getAttribute('aria-label')).toBe('true bcc, predicted akiec: 1 image');
+    expect(cell(root, 0, 0).getAttribute('aria-label')).toBe('true akiec, predicted akiec: 2 images');
     const items = panel.querySelectorAll('[data-testid="cell-image"]');
     expect(items).toHaveLength(1);
     expect(squash(items[0]!.textContent)).toContain('ISIC_0000006');

@@ -97,6 +97,13 @@ describe('guided lessons', () => {
         const table = page.getByTestId('compare-table');
         await table.waitFor();
         const text = (await table.textContent()) ?? '';
+        // However many runs and columns, the table scrolls inside the page's column instead of sticking out of it.
+        const edges = await page.evaluate(() => ({
+          box: document.querySelector('[data-testid="compare-table"]')!.parentElement!.getBoundingClientRect()
+            .right,
+          page: document.querySelector('[data-testid="runs-page"]')!.getBoundingClientRect().right,
+        }));
+        expect(edges.box).toBeLessThanOrEqual(edges.page + 0.5);
         for (const id of step.compare) {
           const label = lesson.experiments.find((x) => x.id === id)!.label;
           expect(text, label).toContain(label);

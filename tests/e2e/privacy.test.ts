@@ -57,6 +57,9 @@ describe('the Privacy page', () => {
     await page.getByRole('button', { name: `Decode and cache 1,007 images` }).click();
     await page.getByTestId('cache-status').waitFor({ timeout: 240_000 });
 
+    // The Train page keeps its form in localStorage, which the storage list counts in settings.
+    await page.getByRole('tab', { name: 'Train' }).click();
+    await page.getByTestId('train-page').waitFor();
     await openPrivacy(page);
     // 1. The policy in force is the one the server sent in the page.
     const shown = (await page.getByTestId('csp-policy').textContent())!.trim();
@@ -82,6 +85,10 @@ describe('the Privacy page', () => {
     const bytes = Number(await cacheRow.getByTestId('storage-size').getAttribute('data-bytes'));
     expect(bytes).toBeGreaterThanOrEqual(SAMPLE_IMAGES * 96 * 96 * 3);
     expect(await cacheRow.getByTestId('storage-size').textContent()).toMatch(/^\d+\.\d MB$/);
+    expect((await cacheRow.textContent())!.replace(/\s+/g, ' ')).toContain('(2 files)');
+    // One of a kind is counted in the singular, with the kind's own unit.
+    const formRow = page.locator('[data-testid="storage-item"][data-key="local:lesion-lab:train-form"]');
+    expect((await formRow.textContent())!.replace(/\s+/g, ' ')).toContain('(1 setting)');
     const opfsFiles = () =>
       page.evaluate(async () => {
         const root = await navigator.storage.getDirectory();

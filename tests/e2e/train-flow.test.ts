@@ -221,6 +221,33 @@ describe('train a small model, read its results, export/delete/import it, predic
     );
     expect(await page.getByTestId('predict-error').count()).toBe(0);
 
+    // On a phone (375 px), with a run kept: no page is wider than the screen (the run picker's long names, the
+    // report's preformatted text), and the Train form and the Learn page's file input fit without scrolling
+    // sideways inside their cards (a fieldset's long select or file name made the form 630 px wide).
+    await page.setViewportSize({ width: 375, height: 812 });
+    for (const [tab, ready] of [
+      ['Predict', 'run-picker'],
+      ['Results', 'confusion-matrix'],
+      ['Train', 'train-page'],
+      ['Learn', 'lesson-file'],
+    ] as const) {
+      await page.getByRole('tab', { name: tab }).click();
+      await page.getByTestId(ready).waitFor();
+      const widths = await page.evaluate(() => {
+        const form = document.querySelector('[data-testid="train-page"] form');
+        const file = document.querySelector('[data-testid="lesson-file"]');
+        return {
+          page: document.documentElement.scrollWidth,
+          screen: document.documentElement.clientWidth,
+          form: form ? form.scrollWidth - form.clientWidth : 0,
+          fileRight: file ? file.getBoundingClientRect().right : 0,
+        };
+      });
+      expect(widths.page, `${tab} at 375 px`).toBeLessThanOrEqual(widths.screen);
+      expect(widths.form, `the Train form scrolls sideways by`).toBeLessThanOrEqual(0);
+      expect(widths.fileRight, `the lesson file input's right edge`).toBeLessThanOrEqual(widths.screen);
+    }
+
     expect(pageErrors).toEqual([]);
     expect(requests.foreign(app.origin)).toEqual([]);
     await context.close();

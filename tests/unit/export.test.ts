@@ -281,6 +281,10 @@ describe('run export zip', () => {
         /^run\.zip isn't a readable zip file .*incomplete/,
       );
       expect((await importError(new Blob(['hello']))).message).toMatch(/^run\.zip isn't a readable zip file/);
+      // It says what to import instead.
+      expect((await importError(new Blob(['hello']))).message).toMatch(
+        /Import a zip saved with "Export zip"/,
+      );
     });
 
     it('a zip that is not a run export', async () => {

@@ -257,7 +257,8 @@ async function entriesOf(blob: Blob, zipName: string): Promise<Map<string, FileE
     entries = await reader.getEntries();
   } catch (error) {
     throw new RunFileError(
-      `${zipName} isn't a readable zip file (${message(error)}); it may be incomplete (an interrupted download) or not a zip`,
+      `${zipName} isn't a readable zip file (${message(error)}); it may be incomplete (an interrupted download) or not a zip. ` +
+        'Import a zip saved with "Export zip" (Runs page) or "Export run (zip)" (Results page), or export the run again.',
       zipName,
       null,
       { cause: error },

@@ -447,9 +447,10 @@ async function nearDuplicates(
     try {
       const store = new OpfsFeatureStore(await trainDirectory('features'));
       const all = Array.from({ length: cache.count }, (_, i) => i);
-      // The key the training runs use for the same backbone, weights and size (src/lib/train/session.ts).
+      // The training runs' key for the same backbone, weights and size (src/lib/train/session.ts), marked as
+      // flip-averaged: these vectors are not the ones training reads.
       const key = featureKey(
-        `${command.backbone}|${pretrained.id}|${command.imageSize}|${index.createdAt}|${index.count}`,
+        `${command.backbone}|${pretrained.id}|${command.imageSize}|${index.createdAt}|${index.count}|flips`,
         true,
         command.imageSize,
         all,
@@ -464,6 +465,7 @@ async function nearDuplicates(
           inputSize: command.imageSize,
           imageSize: command.imageSize,
           pool: true,
+          flipInvariant: true,
         });
         let step = await extraction.next();
         while (!step.done) {

@@ -1,13 +1,14 @@
 /**
  * `npm run -s cli -- near-duplicates --images <dir|zip> --csv <csv> --weights <model.json|.h5> [--backbone id]
- * [--top 100] [--size 224] [--limit N] [--threshold S] [--features <file.f32>] [--no-center] [--no-self-check]`
+ * [--top 100] [--size 224] [--limit N] [--threshold S] [--features <file.f32>] [--no-center] [--no-self-check] [--no-flips]`
  *
  * Pairs of images with different lesion ids whose pooled backbone features are most alike (cosine similarity), most
  * similar first: candidates for one lesion filed under two ids (src/lib/data/near-duplicates.ts). Prints
  * `{"pairs": [{a, b, similarity, lesion_a, lesion_b, dx_a, dx_b}], "images", "seconds", "self_check", …}`; the
  * self-check compares the similarities of the known duplicates (same lesion id) with those of different lesions.
  * `--features` keeps the extracted features in a file (raw float32, with `<file>.json` naming the image of each row)
- * and reuses it when it matches; `npm run -s bench -- accuracy --features <file>` trains on them.
+ * and reuses it when it matches; `npm run -s bench -- accuracy --features <file>` trains on them. Features are the
+ * mean over the image and its three flips (flip-invariant, 4× the extraction time) unless `--no-flips`.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -27,7 +28,7 @@ import { loadWeightsFromPath } from '../node/weights.ts';
 
 const USAGE =
   'near-duplicates --images <dir|zip> --csv <metadata.csv> --weights <model.json dir|.h5> [--backbone id] ' +
-  '[--top 100] [--size 224] [--limit N] [--threshold S] [--features <file.f32>] [--no-center] [--no-self-check]';
+  '[--top 100] [--size 224] [--limit N] [--threshold S] [--features <file.f32>] [--no-center] [--no-self-check] [--no-flips]';
 
 function whole(options: Record<string, string>, name: string, min: number): number | undefined {
   const text = options[name];
@@ -57,7 +58,7 @@ export const command: CliCommand = {
   async run(args) {
     const { positional, options, flags } = parseArgs(args, {
       options: ['images', 'csv', 'weights', 'backbone', 'top', 'size', 'limit', 'threshold', 'features'],
-      flags: ['no-self-check', 'no-center'],
+      flags: ['no-self-check', 'no-center', 'no-flips'],
     });
     if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
     for (const name of ['images', 'csv', 'weights'] as const) {
@@ -67,6 +68,7 @@ export const command: CliCommand = {
     if (!(BACKBONE_IDS as readonly string[]).includes(backboneId)) {
       throw new UsageError(`--backbone ${backboneId}: expected one of ${BACKBONE_IDS.join(', ')}`);
     }
+    const flipInvariant = !flags.has('no-flips');
     const top = whole(options, 'top', 1) ?? 100;
     const size = whole(options, 'size', 32) ?? 224;
     const limit = whole(options, 'limit', 2) ?? null;
@@ -108,9 +110,20 @@ export const command: CliCommand = {
         weights: options.weights,
         size,
         dim,
+        flip_invariant: flipInvariant,
         image_ids: images.map((m) => m.record.imageId),
       });
-      let features = featuresPath ? await readFeatures(featuresPath, images.length * dim) : null;
+      // A file written with (or without) flips is not reused for the other kind (older files have no flag).
+      const sameKind = featuresPath
+        ? await readFile(`${featuresPath}.json`, 'utf8')
+            .then(
+              (text) =>
+                ((JSON.parse(text) as { flip_invariant?: boolean }).flip_invariant ?? false) ===
+                flipInvariant,
+            )
+            .catch(() => false)
+        : false;
+      let features = featuresPath && sameKind ? await readFeatures(featuresPath, images.length * dim) : null;
       let featureSeconds = 0;
       if (features) {
         log({ type: 'features', reused: featuresPath });
@@ -125,6 +138,7 @@ export const command: CliCommand = {
             inputSize: size,
             imageSize: size,
             pool: true,
+            flipInvariant,
           },
         );
         let last = 0;
@@ -169,6 +183,7 @@ export const command: CliCommand = {
         top,
         threshold,
         centered: !flags.has('no-center'),
+        flip_invariant: flipInvariant,
         above_threshold: result.above_threshold,
         self_check: result.self_check,
         skipped: decoded.skipped,

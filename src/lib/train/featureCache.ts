@@ -231,6 +231,12 @@ export interface ExtractOptions {
   imageSize: number;
   /** Average-pool the base output to one vector per image. */
   pool: boolean;
+  /**
+   * With `pool`: average the pooled vectors of the image and its horizontal, vertical and double flips, so that a
+   * mirrored copy gets the same vector (dermoscopy photos have no canonical orientation; the duplicate search needs
+   * this). Costs four forward passes per image; batches hold a quarter of `batchSize` images.
+   */
+  flipInvariant?: boolean;
   batchSize?: number;
 }
 
@@ -240,6 +246,13 @@ export interface Features {
   count: number;
   /** Shape of one image's features (e.g. [1280] pooled, or [7, 7, 1280]). */
   shape: number[];
+}
+
+/** The image, its horizontal, vertical and double flips: a batch of n becomes 4n, orientation-major. */
+const FLIPS = 4;
+function withFlips(x: tf.Tensor4D): tf.Tensor4D {
+  const h = tf.reverse(x, 2);
+  return tf.concat([x, h, tf.reverse(x, 1), tf.reverse(h, 1)], 0);
 }
 
 /**
@@ -252,7 +265,8 @@ export async function* extractFeatureBatches(
   count: number,
   options: ExtractOptions,
 ): AsyncGenerator<{ done: number; total: number }, Features> {
-  const batchSize = options.batchSize ?? 32;
+  const flips = options.pool && options.flipInvariant === true;
+  const batchSize = Math.max(1, Math.floor((options.batchSize ?? 32) / (flips ? FLIPS : 1)));
   const outShape = (base.outputs[0]!.shape as number[]).slice(1);
   const shape = options.pool ? [outShape[outShape.length - 1]!] : outShape;
   const dim = shape.reduce((a, b) => a * b, 1);
@@ -274,8 +288,11 @@ export async function* extractFeatureBatches(
     const out = tf.tidy(() => {
       let x: tf.Tensor4D = tf.tensor4d(Float32Array.from(pixels), [n, size, size, 3]);
       if (size !== options.inputSize) x = tf.image.resizeBilinear(x, [options.inputSize, options.inputSize]);
+      if (flips) x = withFlips(x);
       const y = base.apply(options.preprocess(x), { training: false }) as tf.Tensor;
-      return options.pool ? tf.mean(y, [1, 2]) : y;
+      if (!options.pool) return y;
+      const pooled = tf.mean(y, [1, 2]);
+      return flips ? tf.mean(tf.reshape(pooled, [FLIPS, n, dim]), 0) : pooled;
     });
     try {
       values.set((await out.data()) as Float32Array, start * dim);

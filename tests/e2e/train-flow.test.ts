@@ -106,7 +106,9 @@ describe('train a small model, read its results, export/delete/import it, predic
         const value = document.querySelector('[data-testid="batch-loss-chart"]')?.getAttribute('data-points');
         if (value) seen.add(value);
         const status = document.querySelector('[data-testid="train-status"]')?.textContent ?? '';
-        const line = /(Computing|Reading cached) test features: \d+(,\d{3})* \/ \d+(,\d{3})*/.exec(status)?.[0];
+        const line = /(Computing|Reading cached) test features: \d+(,\d{3})* \/ \d+(,\d{3})*/.exec(
+          status,
+        )?.[0];
         if (line && line !== testFeatures.at(-1)?.text) {
           const epochRows = document.querySelectorAll(
             '[data-testid="epoch-loss-chart"] table.numbers tbody tr',

@@ -13,16 +13,19 @@
  *   images              images cached
  *   backend, threads    what the Train page's backend line says (threads: WASM's; null on GPU backends)
  *   seconds.ingest      drop → match report → "Decode and cache" → the cache is ready
- *   seconds.features    Start → the base's features of train and val computed (split, weights, model included)
+ *   seconds.features    Start → the base's features computed (split, weights, model included): train, val and
+ *                       test (the app extracts the test split's too, so the evaluation runs only the head)
  *   seconds.head        → the last epoch's row (the head's epochs on cached features)
- *   seconds.evaluate    → the run is kept (best weights, the test split through the network, report)
+ *   seconds.evaluate    → the run is kept (best weights, the head on the test and val features, report)
  *   seconds.results     the Results tab → the confusion matrix drawn
  *   seconds.total       the sum: drop to confusion matrix, without the bench's own steps
  *   test                balanced_accuracy, macro_f1, accuracy, samples, recall per class, epochs, and the run's
  *                       95 % lesion-bootstrap CIs (balanced_accuracy_ci, macro_f1_ci, macro_auc_ci; evaluation.json)
- *   features_per_second the base's rate on the train and val splits, as the Train page showed it
+ *   features_per_second the base's rate on the train, val and test splits, as the Train page showed it
  *   peak_renderer_rss_mb  the largest sum of VmRSS over Chromium's renderer processes, sampled every 250 ms
  *   chromium_cpu_seconds  CPU time of all of Chromium's processes over the job (≈ total × cores when all busy)
+ *   cores_busy          per part, Chromium's CPU seconds over the part's wall seconds (2 = both cores of this
+ *                       machine busy all along; sampled every 500 ms, so a part of a few seconds is rough)
  *   load_average        the machine's 1-minute load average at the start and the end (others' jobs share the cores)
  *   backend_line, archive (entries, bytes, build seconds), page_errors
  */
@@ -111,6 +114,18 @@ export async function bench(args: string[]) {
     acceptDownloads: true,
   });
   const sampler = sampleRenderers();
+  // Chromium's CPU seconds over time, to say per part how many cores the job kept busy.
+  const cpuSeries: { at: number; cpu: number }[] = [];
+  const cpuTimer = setInterval(() => cpuSeries.push({ at: now(), cpu: sampler.cpuSeconds() }), 500);
+  const cpuAt = (at: number): number => {
+    const after = cpuSeries.findIndex((s) => s.at >= at);
+    if (after <= 0) return cpuSeries[after === 0 ? 0 : cpuSeries.length - 1]?.cpu ?? 0;
+    const a = cpuSeries[after - 1]!;
+    const b = cpuSeries[after]!;
+    return a.cpu + ((b.cpu - a.cpu) * (at - a.at)) / (b.at - a.at);
+  };
+  const busy = (from: number, seconds: number): number =>
+    seconds > 0 ? (cpuAt(from + seconds * 1000) - cpuAt(from)) / seconds : 0;
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     const errors: string[] = [];
@@ -121,6 +136,7 @@ export async function bench(args: string[]) {
     const loadBefore = loadavg()[0];
     const cpuBefore = sampler.cpuSeconds();
     let t = now();
+    const ingestStart = t;
     await page.getByTestId('file-input').setInputFiles(archivePath);
     await page.getByTestId('matched-count').waitFor({ timeout: 600_000 });
     const alertsBefore = await page.getByRole('alert').count();
@@ -151,10 +167,21 @@ export async function bench(args: string[]) {
     );
 
     t = now();
+    const resultsStart = t;
     await page.getByRole('tab', { name: 'Results' }).click();
     await page.getByTestId('confusion-matrix').waitFor({ timeout: 300_000 });
     const results = (now() - t) / 1000;
     const cpu = sampler.cpuSeconds() - cpuBefore;
+    cpuSeries.push({ at: now(), cpu: sampler.cpuSeconds() });
+    const headStart = train.startedAt + train.features * 1000;
+    const evaluateStart = headStart + train.head * 1000;
+    const coresBusy = {
+      ingest: busy(ingestStart, ingest),
+      features: busy(train.startedAt, train.features),
+      head: busy(headStart, train.head),
+      evaluate: busy(evaluateStart, train.evaluate),
+      results: busy(resultsStart, results),
+    };
 
     const metrics = await exportedMetrics(page, dir);
     if (errors.length > 0) log(`page errors: ${errors.join(' | ')}`);
@@ -175,12 +202,14 @@ export async function bench(args: string[]) {
       features_per_second: train.featuresPerSecond,
       peak_renderer_rss_mb: sampler.peakMb,
       chromium_cpu_seconds: cpu,
+      cores_busy: coresBusy,
       load_average: { start: loadBefore, end: loadavg()[0] },
       backend_line: train.backendLine,
       archive: { ...archive, path: options.keep || options.archive ? archivePath : null },
       page_errors: errors,
     };
   } finally {
+    clearInterval(cpuTimer);
     sampler.stop();
     await context.close();
     await app.close();

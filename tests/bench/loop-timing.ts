@@ -141,7 +141,8 @@ export async function loopHeadEpochs(
   }
   const features = { train: { cached: false, seconds: 0 }, val: { cached: false, seconds: 0 } };
   for (const l of run.logs) {
-    if (l.type === 'features') features[l.split] = { cached: l.cached, seconds: l.seconds };
+    if (l.type === 'features' && l.split !== 'test')
+      features[l.split] = { cached: l.cached, seconds: l.seconds };
   }
   return {
     epoch_seconds: epochs.map((e) => e.seconds),

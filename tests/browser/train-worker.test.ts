@@ -148,7 +148,21 @@ describe('TrainClient and the training worker', () => {
     });
     histories.push(logsOf('epoch').flatMap((e) => (e.type === 'epoch' ? [e] : [])));
     expect(logsOf('phase')[0]).toMatchObject({ input: 'features', trainableParams: 256 * 7 + 7 });
-    expect(logsOf('features').length).toBeGreaterThanOrEqual(2);
+    // Train, val and then test features, all before the first epoch: the evaluation after the last epoch runs
+    // only the head on the test split's cached features.
+    const finished = logsOf('features').flatMap((f) =>
+      f.type === 'features' && f.done === f.total ? [[f.split, f.total]] : [],
+    );
+    const totals = prepared!.type === 'prepared' ? prepared.split.totals : null;
+    expect(finished).toEqual([
+      ['train', totals?.train],
+      ['val', totals?.val],
+      ['test', totals?.test],
+    ]);
+    const runLogs = events.flatMap((e) => (e.type === 'log' ? [e.log] : []));
+    expect(runLogs.findIndex((l) => l.type === 'features' && l.split === 'test')).toBeLessThan(
+      runLogs.findIndex((l) => l.type === 'batch'),
+    );
     expect(logsOf('epoch')).toHaveLength(3);
     expect(logsOf('checkpoint').length).toBeGreaterThanOrEqual(1);
     const test = summary.test!;
@@ -174,7 +188,7 @@ describe('TrainClient and the training worker', () => {
       },
       { kind: 'keras-h5', file: h5 },
     );
-    expect(logsOf('features').map((f) => f.type === 'features' && f.cached)).toEqual([true, true]);
+    expect(logsOf('features').map((f) => f.type === 'features' && f.cached)).toEqual([true, true, true]);
     histories.push(logsOf('epoch').flatMap((e) => (e.type === 'epoch' ? [e] : [])));
   });
 

@@ -97,14 +97,31 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(await page.getByTestId('train-status').getAttribute('data-state')).toBe('idle');
     await page.getByTestId('epochs').fill('2');
     // Every batch-count the live chart shows, to see it update while training runs (it can take a second).
+    // And each progress line about the test split's features, with the epoch rows shown at that moment.
     await page.evaluate(() => {
       const seen = new Set<string>();
-      (window as unknown as { seenPoints: Set<string> }).seenPoints = seen;
+      const testFeatures: { text: string; epochRows: number }[] = [];
+      Object.assign(window, { seenPoints: seen, testFeatures });
       const observer = new MutationObserver(() => {
         const value = document.querySelector('[data-testid="batch-loss-chart"]')?.getAttribute('data-points');
         if (value) seen.add(value);
+        const status = document.querySelector('[data-testid="train-status"]')?.textContent ?? '';
+        const line = /(Computing|Reading cached) test features: \d+(,\d{3})* \/ \d+(,\d{3})*/.exec(
+          status,
+        )?.[0];
+        if (line && line !== testFeatures.at(-1)?.text) {
+          const epochRows = document.querySelectorAll(
+            '[data-testid="epoch-loss-chart"] table.numbers tbody tr',
+          ).length;
+          testFeatures.push({ text: line, epochRows });
+        }
       });
-      observer.observe(document.body, { subtree: true, childList: true, attributes: true });
+      observer.observe(document.body, {
+        subtree: true,
+        childList: true,
+        attributes: true,
+        characterData: true,
+      });
     });
     await page.getByTestId('start').click();
 
@@ -181,6 +198,14 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(report).toMatch(/macro avg/);
     expect(report).toMatch(new RegExp(`accuracy\\s+\\d\\.\\d\\d\\s+${tested}\\n`));
     expect(await text(page, 'balanced-accuracy')).toMatch(/^\d\.\d{4}$/);
+    // The test split's features were computed before the first epoch, for every image the matrix counts: the
+    // evaluation after the last epoch only ran the head on them.
+    const testFeatures = await page.evaluate(
+      () => (window as unknown as { testFeatures: { text: string; epochRows: number }[] }).testFeatures,
+    );
+    expect(testFeatures.length).toBeGreaterThan(0);
+    expect(testFeatures.every((t) => t.epochRows === 0)).toBe(true);
+    expect(testFeatures.at(-1)!.text).toBe(`Computing test features: ${tested} / ${tested}`);
 
     // Runs: export, delete, import back.
     await page.getByRole('tab', { name: 'Runs' }).click();

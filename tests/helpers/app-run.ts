@@ -88,7 +88,10 @@ export async function exportedRunFiles(
 }
 
 export interface TrainTimes {
-  /** Start → the base's features of train and val are computed (split, model and weights included). */
+  /**
+   * Start → the base's features are computed (split, model and weights included): train's and val's, and test's
+   * when the app extracts them before the head.
+   */
   features: number;
   /** Features done → the last epoch's row (the head's epochs). */
   head: number;
@@ -98,8 +101,10 @@ export interface TrainTimes {
   /** WASM's thread count from the backend line; null on other backends. */
   threads: number | null;
   backendLine: string;
-  /** The base's images per second for each split, as the Train page last showed it. */
-  featuresPerSecond: { train: number | null; val: number | null };
+  /** The base's images per second for each split, as the Train page last showed it (null: not shown). */
+  featuresPerSecond: { train: number | null; val: number | null; test: number | null };
+  /** This process's performance.now() when Start was pressed (the parts above follow it in order). */
+  startedAt: number;
 }
 
 /** On the Train page: picks `backend` ('auto' leaves the form's), presses Start and waits for the run to be kept. */
@@ -126,7 +131,7 @@ export async function trainWithDefaults(page: Page, backend = 'auto'): Promise<T
     const t = w.benchTimes;
     const observer = new MutationObserver(() => {
       const status = document.querySelector('[data-testid="train-status"]')?.textContent ?? '';
-      const features = /(Computing|Reading cached) (train|val) features:[^—]*/.exec(status);
+      const features = /(Computing|Reading cached) (train|val|test) features:[^—]*/.exec(status);
       if (features) {
         t.sawFeatures = true;
         t.featuresText[features[2] as string] = features[0];
@@ -144,6 +149,7 @@ export async function trainWithDefaults(page: Page, backend = 'auto'): Promise<T
     observer.observe(document.body, { subtree: true, childList: true, characterData: true });
   });
   const startedAt = await page.evaluate(() => performance.now());
+  const startedHere = performance.now();
   await page.getByTestId('start').click();
   await page.getByTestId('train-done').waitFor({ timeout: 3_600_000 });
   await page.waitForFunction(
@@ -176,7 +182,8 @@ export async function trainWithDefaults(page: Page, backend = 'auto'): Promise<T
     backend: usedBackend,
     threads: usedBackend === 'wasm' && threads !== undefined ? Number(threads) : null,
     backendLine,
-    featuresPerSecond: { train: rate('train'), val: rate('val') },
+    featuresPerSecond: { train: rate('train'), val: rate('val'), test: rate('test') },
+    startedAt: startedHere,
   };
 }
 

@@ -16,8 +16,8 @@ describe('feature cache pruning', () => {
     expect(filesToPrune(files, 10)).toEqual([]);
   });
 
-  it('keeps a few runs’ worth: train and val of the last configurations', () => {
-    expect(FEATURE_FILES_KEPT % 2).toBe(0);
-    expect(FEATURE_FILES_KEPT).toBeGreaterThanOrEqual(4);
+  it('keeps a few runs’ worth: train, val and test of the last configurations', () => {
+    expect(FEATURE_FILES_KEPT % 3).toBe(0);
+    expect(FEATURE_FILES_KEPT).toBeGreaterThanOrEqual(6);
   });
 });

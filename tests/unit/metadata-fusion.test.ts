@@ -34,6 +34,7 @@ import { poolingSplit } from '../../src/lib/train/featureCache.ts';
 import type { EpochLog } from '../../src/lib/train/logs.ts';
 import {
   predict,
+  predictFeatures,
   train,
   TrainConfigError,
   type Network,
@@ -244,8 +245,8 @@ describe('training with metadata', () => {
   it('trains a fused head on cached features and through the base with the same losses, and predicts', async () => {
     const { dataset, chosen } = loadData();
     expect(dataset.count).toBe(40);
-    const train = Array.from({ length: 30 }, (_, i) => (i * 4) % 39);
-    const trainSet = [...new Set(train)];
+    const picks = Array.from({ length: 30 }, (_, i) => (i * 4) % 39);
+    const trainSet = [...new Set(picks)];
     const val = Array.from({ length: 40 }, (_, i) => i).filter((i) => !trainSet.includes(i));
     const encoding = fitMetadataEncoding(trainSet.map((i) => recordValues(chosen[i]!)));
     const dim = metadataDim(encoding);
@@ -264,6 +265,25 @@ describe('training with metadata', () => {
 
     const withMeta = await predict(a, dataset, val, 8, metadata);
     expect(withMeta.probs.length).toBe(val.length * 7);
+    // The evaluation of a run scores the test split from its cached features: the fused head alone, fed the
+    // test rows' metadata, predicts what the whole network does from the images (here the val split as test).
+    const generator = train({ ...common, data: { ...common.data, test: val }, network: a, epochs: 1 });
+    let step = await generator.next();
+    while (!step.done) step = await generator.next();
+    const features = step.value.features!;
+    expect(features.test).not.toBeNull();
+    const viaFeatures = await predictFeatures(
+      a,
+      dataset,
+      val,
+      { ...features, values: features.test! },
+      8,
+      metadata,
+    );
+    const viaImages = await predict(a, dataset, val, 8, metadata);
+    expect(Math.max(...viaFeatures.probs.map((p, i) => Math.abs(p - viaImages.probs[i]!)))).toBeLessThan(
+      1e-6,
+    );
     // The metadata changes the prediction: zeroed metadata gives other probabilities.
     const zeroed = await predict(a, dataset, val, 8, {
       values: new Float32Array(metadata.values.length),

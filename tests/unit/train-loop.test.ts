@@ -26,6 +26,7 @@ import type { RunLog, TrainLog } from '../../src/lib/train/logs.ts';
 import {
   categoricalCrossentropy,
   predict,
+  predictFeatures,
   train,
   trainStep,
   TrainConfigError,
@@ -242,6 +243,54 @@ describe('train()', () => {
     [viaImages, viaFeatures, again].forEach(disposeNetwork);
   });
 
+  it('extracts the test split with train and val before the first epoch, and scores it with the head alone', async () => {
+    // The last 8 of the train indices stand in for a test split.
+    const testIdx = trainIdx.slice(-8);
+    const network = buildNetwork();
+    const store = new MemoryFeatureStore();
+    const { logs, result } = await run({
+      network,
+      data: { dataset, train: trainIdx.slice(0, -8), val: valIdx, test: testIdx },
+      epochs: 2,
+      batchSize: 8,
+      featureCache: { store, key: 'tiny' },
+    });
+    const types = logs.map((l) => l.type);
+    const testDone = logs.findIndex((l) => l.type === 'features' && l.split === 'test' && l.done === l.total);
+    expect(
+      ofType(logs, 'features')
+        .filter((f) => f.done === f.total)
+        .map((f) => f.split),
+    ).toEqual(['train', 'val', 'test']);
+    // Computed before the head's first batch: the evaluation after the last epoch has nothing left to extract.
+    expect(testDone).toBeGreaterThanOrEqual(0);
+    expect(testDone).toBeLessThan(types.indexOf('batch'));
+    expect(store.size).toBe(3);
+    expect(result.features).not.toBeNull();
+    const features = result.features!;
+    expect(features.test).toHaveLength(testIdx.length * features.shape.reduce((a, b) => a * b, 1));
+    // The head on the cached features predicts what the whole network predicts from the images.
+    const before = tf.memory().numTensors;
+    const viaFeatures = await predictFeatures(
+      network,
+      dataset,
+      testIdx,
+      { ...features, values: features.test! },
+      3,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    const viaImages = await predict(network, dataset, testIdx, 3);
+    expect(maxAbsDiff(viaFeatures.probs, viaImages.probs)).toBeLessThan(1e-6);
+    expect(viaFeatures.yPred).toEqual(viaImages.yPred);
+    expect(viaFeatures.yTrue).toEqual(viaImages.yTrue);
+    const val = await predictFeatures(network, dataset, valIdx, { ...features, values: features.val });
+    expect(maxAbsDiff(val.probs, (await predict(network, dataset, valIdx)).probs)).toBeLessThan(1e-6);
+    await expect(
+      predictFeatures(network, dataset, valIdx.slice(1), { ...features, values: features.test! }),
+    ).rejects.toThrow(/feature values for 7 images/);
+    disposeNetwork(network);
+  });
+
   it('stops with return(): the generator ends and frees everything it made', async () => {
     const network = buildNetwork();
     const baseline = tf.memory().numTensors;
@@ -432,6 +481,8 @@ describe('train()', () => {
     }
     const phase2Batches = tensorsAtBatch.slice(2);
     expect(new Set(phase2Batches).size).toBe(1);
+    // Phase 2 changed the base: phase 1's features no longer describe it.
+    expect(result.features).toBeNull();
     disposeNetwork(network);
   });
 
@@ -645,6 +696,20 @@ describe('runSession', () => {
       });
       expect(logs.filter((l) => l.type === 'epoch')).toHaveLength(2);
       expect(new Set(tensorsAtEpoch).size).toBe(1);
+      // The test split's features are extracted with train's and val's, before the first epoch; the evaluation
+      // after the last one only runs the head on them.
+      const featuresDone = logs.flatMap((l) =>
+        l.type === 'features' && l.done === l.total ? [[l.split, l.total]] : [],
+      );
+      expect(featuresDone).toEqual([
+        ['train', prepared.split.totals.train],
+        ['val', prepared.split.totals.val],
+        ['test', prepared.split.totals.test],
+      ]);
+      expect(logs.findIndex((l) => l.type === 'features' && l.split === 'test')).toBeLessThan(
+        logs.findIndex((l) => l.type === 'epoch'),
+      );
+      expect(step.value.result.features?.test).toHaveLength(prepared.split.totals.test * 256);
       const test = logs[logs.length - 1] as Extract<RunLog, { type: 'test' }>;
       expect(test.type).toBe('test');
       expect(test.images).toBe(prepared.split.totals.test);

@@ -583,7 +583,7 @@ async function runPhase(
   const history: Omit<EpochLog, 'type'>[] = [];
   const tensors: number[] = [];
   let featureSeconds = 0;
-  const splitSeconds = { train: 0, val: 0 };
+  const splitSeconds = { train: 0, val: 0, test: 0 };
   let lastFeatureLog = 0;
   let trainableParams = 0;
   let input: 'features' | 'images' = 'features';
@@ -601,7 +601,7 @@ async function runPhase(
     if (log.type === 'features') {
       // `seconds` counts from the start of each split's extraction.
       splitSeconds[log.split] = log.seconds;
-      featureSeconds = splitSeconds.train + splitSeconds.val;
+      featureSeconds = splitSeconds.train + splitSeconds.val + splitSeconds.test;
       // Extraction reports every batch: keep stderr readable (every 10 s, and each split's end).
       if (log.done !== log.total && now() - lastFeatureLog < 10_000) continue;
       lastFeatureLog = now();

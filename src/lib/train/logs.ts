@@ -49,10 +49,13 @@ export interface PhaseLog {
   batchSize: number;
 }
 
-/** Feature-cache progress: extraction of one split's base features, or a hit in the store. */
+/**
+ * Feature-cache progress: extraction of one split's base features, or a hit in the store. 'test' comes after train
+ * and val when the run's evaluation can read the test split's features (frozen base, no phase 2).
+ */
 export interface FeaturesLog {
   type: 'features';
-  split: 'train' | 'val';
+  split: 'train' | 'val' | 'test';
   done: number;
   total: number;
   /** True when the features came from the store without running the base. */

@@ -77,6 +77,12 @@ export interface TrainData {
   train: readonly number[];
   val: readonly number[];
   /**
+   * The test split, when the caller scores it after training: with the feature cache its features are computed
+   * (or read from the store) with train's and val's, before the head's first epoch, and come back in
+   * `TrainResult.features`, so the evaluation only runs the head. Not used when phase 2 will change the base.
+   */
+  test?: readonly number[];
+  /**
    * Encoded metadata of every image of `dataset` (row i for dataset index i), for a head that takes a `metadata`
    * input (src/lib/model/fused-head.ts); required then, ignored otherwise.
    */
@@ -191,6 +197,21 @@ export interface TrainResult {
   pausedSeconds: number;
   /** Macrotasks the loop waited for so that messages could arrive. */
   eventLoopTurns: number;
+  /**
+   * The cached base features of val and test (test: when `data.test` was given) when they still describe the
+   * returned network's base (phase 1 only, no rebuild after a device loss): scoring needs only the head then.
+   */
+  features: SplitFeatures | null;
+}
+
+/** One run's base features of its val and test splits, as `predictFeatures` takes them. */
+export interface SplitFeatures {
+  val: Float32Array;
+  test: Float32Array | null;
+  /** One image's features: [dim] when pooled, else the base's output map. */
+  shape: number[];
+  /** The head's leading GlobalAveragePooling2D is already applied. */
+  pool: boolean;
 }
 
 export class DeviceLostError extends Error {
@@ -345,6 +366,7 @@ function splitMetadata(
 interface CachedFeatures {
   train: Float32Array;
   val: Float32Array;
+  test: Float32Array | null;
   shape: number[];
   pool: boolean;
 }
@@ -458,7 +480,42 @@ export async function predict(
   metadata: MetadataRows | null = null,
 ): Promise<Prediction> {
   const pipeline = imagePipeline(network, { dataset, train: [], val: indices, metadata }, 1, null);
-  const numClasses = headClasses(network);
+  return predictWith(pipeline, headClasses(network), batchSize);
+}
+
+/**
+ * As `predict`, from the base features of `indices` (in that order, e.g. `TrainResult.features.test`) instead of
+ * the images: only the head runs. The features must come from this network's base (same weights).
+ */
+export async function predictFeatures(
+  network: Network,
+  dataset: ImageDataset,
+  indices: readonly number[],
+  features: Pick<SplitFeatures, 'shape' | 'pool'> & { values: Float32Array },
+  batchSize = 32,
+  metadata: MetadataRows | null = null,
+): Promise<Prediction> {
+  const dim = features.shape.reduce((a, b) => a * b, 1);
+  if (features.values.length !== indices.length * dim) {
+    throw new RangeError(
+      `${features.values.length} feature values for ${indices.length} images of ${dim} features each`,
+    );
+  }
+  const pipeline = featurePipeline(
+    network,
+    { dataset, train: [], val: indices, metadata },
+    {
+      train: new Float32Array(0),
+      val: features.values,
+      test: null,
+      shape: features.shape,
+      pool: features.pool,
+    },
+  );
+  return predictWith(pipeline, headClasses(network), batchSize);
+}
+
+async function predictWith(pipeline: Pipeline, numClasses: number, batchSize: number): Promise<Prediction> {
   const probs = await predictSplit(pipeline, 'val', batchSize, numClasses);
   const yTrue = Array.from(pipeline.labels.val);
   const yPred = yTrue.map((_, i) => {
@@ -570,6 +627,8 @@ interface Context {
   events: ResumeEvent[];
   /** The phases finished so far. */
   before: ResumePhaseSummary[];
+  /** Phase 1's cached features and the base they came from (a rebuilt network has another base object). */
+  features: { cached: CachedFeatures; base: tf.LayersModel } | null;
 }
 
 async function isDeviceLoss(ctx: Context, error: unknown): Promise<DeviceLoss | null> {
@@ -608,9 +667,11 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
   const { pool } = poolingSplit(network.head);
   const outShape = (network.base.outputs[0]!.shape as number[]).slice(1);
   const shape = pool ? [outShape[outShape.length - 1]!] : outShape;
-  const result: Partial<Record<Split, Float32Array>> = {};
-  for (const split of ['train', 'val'] as const) {
-    const indices = options.data[split];
+  const result: Partial<Record<Split | 'test', Float32Array>> = {};
+  const test = options.data.test ?? [];
+  const splits = test.length > 0 ? (['train', 'val', 'test'] as const) : (['train', 'val'] as const);
+  for (const split of splits) {
+    const indices = split === 'test' ? test : options.data[split];
     const key = featureKey(cache.key, pool, network.inputSize, indices);
     const t0 = now();
     const hit = await cache.store.get(key);
@@ -662,7 +723,7 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
     result[split] = step.value.values;
     await cache.store.put(key, step.value.values);
   }
-  return { train: result.train!, val: result.val!, shape, pool };
+  return { train: result.train!, val: result.val!, test: result.test ?? null, shape, pool };
 }
 
 interface LastState {
@@ -705,6 +766,7 @@ async function* runPhase(
       if (useFeatures) {
         features = yield* obtainFeatures(ctx);
         if (ctx.stopped) return result;
+        if (features) ctx.features = { cached: features, base: ctx.network.base };
       }
       break;
     } catch (error) {
@@ -1083,6 +1145,7 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
     history: from ? [...from.history] : [],
     events: from ? [...from.events] : [],
     before: from ? [...from.before] : [],
+    features: null,
   };
   if (options.backend) yield options.backend;
   const phases: PhaseResult[] = [];
@@ -1106,6 +1169,13 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
   // Pauses are left out, as in each epoch's seconds and the UI's elapsed time.
   const seconds = trainingSeconds(ctx);
   const lastPhase = phases[phases.length - 1]!;
+  // Phase 2 changes the base, and a network rebuilt after a device loss is another base: the features then stay
+  // behind and scoring goes through the images.
+  const kept = ctx.features;
+  const features: SplitFeatures | null =
+    kept && phases.length === 1 && kept.base === ctx.network.base
+      ? { val: kept.cached.val, test: kept.cached.test, shape: kept.cached.shape, pool: kept.cached.pool }
+      : null;
   yield { type: 'done', reason, phase: lastPhase.phase, epochs: lastPhase.epochs, seconds };
   return {
     reason,
@@ -1114,5 +1184,6 @@ export async function* train(options: TrainOptions): AsyncGenerator<TrainLog, Tr
     seconds,
     pausedSeconds: ctx.pausedSeconds,
     eventLoopTurns: ctx.turns.turns,
+    features,
   };
 }

@@ -22,10 +22,12 @@ import { metadataFusion } from '../model/fusion.ts';
 import { encodeRecords, fitMetadataEncoding, metadataDim, recordValues } from '../model/metadata-features.ts';
 import {
   predict,
+  predictFeatures,
   train,
   TrainConfigError,
   type MetadataRows,
   type Network,
+  type SplitFeatures,
   type TrainResult,
 } from './loop.ts';
 import { createNetwork, disposeNetwork, restoreCheckpoint } from './network.ts';
@@ -159,7 +161,15 @@ export async function* runSession(
     (from?.events.findLast((e) => e.type === 'checkpoint') as CheckpointLog | undefined) ?? null;
   const generator = train({
     network,
-    data: { dataset: env.dataset, train: indices.train, val: indices.val, metadata },
+    // The test split's features come with train's and val's (the base is frozen throughout without phase 2), so
+    // the evaluation after the last epoch runs only the head.
+    data: {
+      dataset: env.dataset,
+      train: indices.train,
+      val: indices.val,
+      ...(config.phase2 ? {} : { test: indices.test }),
+      metadata,
+    },
     classNames: DX,
     epochs: config.epochs,
     batchSize: config.batchSize,
@@ -227,7 +237,9 @@ export async function* runSession(
     }
     const result = step.value;
     const test =
-      result.reason !== 'stopped' && indices.test.length > 0 ? await scoreKeptModel(result.network) : null;
+      result.reason !== 'stopped' && indices.test.length > 0
+        ? await scoreKeptModel(result.network, result.features)
+        : null;
     if (test) yield test;
     finished = true;
     return { result, test };
@@ -243,30 +255,43 @@ export async function* runSession(
    * worker builds it (pretrained base + checkpoint), so Results and Predict see the same weights. Without a
    * checkpoint, the network as training left it.
    */
-  async function scoreKeptModel(trained: Network): Promise<TestLog> {
+  async function scoreKeptModel(trained: Network, features: SplitFeatures | null): Promise<TestLog> {
     const saved =
       kept && env.checkpointStore
         ? await env.checkpointStore.load(`${env.runId}-best-phase${kept.phase}`)
         : null;
-    if (!saved) return scoreTest(trained);
+    if (!saved) return scoreTest(trained, features);
     const model = createNetwork(spec, env.pretrained);
     try {
       restoreCheckpoint(model, saved);
-      return await scoreTest(model);
+      // The rebuilt base has the weights the features came from (pretrained, or the checkpoint's whole base).
+      return await scoreTest(model, features);
     } finally {
       disposeNetwork(model);
     }
   }
 
-  async function scoreTest(network: Network): Promise<TestLog> {
+  /** `network`'s predictions on a split: from its cached base features when the run has them, else the images. */
+  function predictSplit(
+    network: Network,
+    split: 'val' | 'test',
+    features: SplitFeatures | null,
+  ): ReturnType<typeof predict> {
+    const values = features?.[split] ?? null;
+    return values && features
+      ? predictFeatures(network, env.dataset, indices[split], { ...features, values }, 32, metadata)
+      : predict(network, env.dataset, indices[split], 32, metadata);
+  }
+
+  async function scoreTest(network: Network, features: SplitFeatures | null): Promise<TestLog> {
     const t0 = performance.now();
-    const p = await predict(network, env.dataset, indices.test, 32, metadata);
+    const p = await predictSplit(network, 'test', features);
     const report = classificationReport({ classes: DX, yTrue: p.yTrue, yPred: p.yPred });
     const k = DX.length;
     const rows = (probs: Float32Array, n: number): number[][] =>
       Array.from({ length: n }, (_, i) => Array.from(probs.subarray(i * k, (i + 1) * k)));
     // Temperature scaling is fitted on the validation split's probabilities from the same model.
-    const val = await predict(network, env.dataset, indices.val, 32, metadata);
+    const val = await predictSplit(network, 'val', features);
     const tta = config.tta ? await predictWithTta(network, env.dataset, indices.test, 32, metadata) : null;
     return {
       val: { yTrue: val.yTrue, yProb: rows(val.probs, val.yTrue.length) },

@@ -18,6 +18,7 @@ import { buildHead, unfreezeTopBlocks } from '../../src/lib/model/heads.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
 import { describeAdapter, registerWebGPU } from '../../src/lib/train/backend.ts';
 import { installConvGradients } from '../../src/lib/train/conv-gradients.ts';
+import { extractFeatureBatches } from '../../src/lib/train/featureCache.ts';
 import { trainStep } from '../../src/lib/train/loop.ts';
 import { Adam } from '../../src/lib/train/optimizer.ts';
 import {
@@ -130,6 +131,37 @@ async function benchKernel(call: WeightGradCall, reps: number, seed: number) {
 }
 
 /** Where the runtime takes the ImageNet weights of BACKBONE from (the page fetches them, Node reads the files). */
+/**
+ * The Train page's frozen-base pass (extractFeatureBatches: batches of 32, preprocess, base in inference mode,
+ * pooled, read back) over `options.features` images of fixed pseudo-random pixels at the input size, after one
+ * untimed batch (pipeline compilation). Speed does not depend on the pixels.
+ */
+async function timeFeatures(base: tf.LayersModel, options: KernelsOptions) {
+  const spec = getBackbone(BACKBONE);
+  const imageBytes = options.size * options.size * 3;
+  let state = 12345;
+  const pixels = new Uint8Array(32 * imageBytes).map(
+    () => (state = (state * 1103515245 + 12345) >>> 0) >>> 24,
+  );
+  const read = (positions: readonly number[]) =>
+    Promise.resolve(pixels.subarray(0, positions.length * imageBytes));
+  const run = async (count: number) => {
+    const batches = extractFeatureBatches(base, read, count, {
+      preprocess: (images) => preprocessInput(images, spec.preprocessing),
+      inputSize: options.size,
+      imageSize: options.size,
+      pool: true,
+    });
+    for (let step = await batches.next(); !step.done; step = await batches.next());
+  };
+  await run(32);
+  const t0 = performance.now();
+  await run(options.features);
+  const seconds = (performance.now() - t0) / 1000;
+  log(`feature extraction: ${(options.features / seconds).toFixed(1)} images/s`);
+  return { images: options.features, batch: 32, seconds, images_per_second: options.features / seconds };
+}
+
 export type LoadWeights = (base: tf.LayersModel, backbone: string) => Promise<unknown>;
 
 export async function measureKernels(adapter: GPUAdapter, options: KernelsOptions, loadWeights: LoadWeights) {
@@ -221,6 +253,7 @@ export async function measureKernels(adapter: GPUAdapter, options: KernelsOption
       log(`profile ${mode}: ${JSON.stringify(profile[mode])}`);
     }
   }
+  const featureExtraction = options.features > 0 ? await timeFeatures(base, options) : null;
   optimizer.dispose();
   tf.dispose([x, y]);
   base.dispose();
@@ -242,6 +275,7 @@ export async function measureKernels(adapter: GPUAdapter, options: KernelsOption
       ours_all_ms: steps.tiled,
     },
     ...(options.profile ? { profile } : {}),
+    ...(featureExtraction ? { feature_extraction: featureExtraction } : {}),
     setup: {
       backbone: BACKBONE,
       weights: `public/models/${BACKBONE}`,

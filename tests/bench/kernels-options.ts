@@ -10,13 +10,26 @@ export interface KernelsOptions {
   reps: number;
   /** Also profile one step per mode (tf.profile; needs the adapter's timestamp queries). */
   profile: number;
+  /**
+   * Also time the app's frozen-base feature extraction (extractFeatureBatches, the Train page's batches of 32,
+   * pooled, read back) over this many images at the input size; 0 skips it.
+   */
+  features: number;
 }
 
 /** Where the WebGPU adapter comes from: headless Chromium's page, or Dawn's Node bindings (the `webgpu` package). */
 export type KernelsRuntime = 'chromium' | 'dawn';
 
 export function parseKernelsArgs(args: string[]): { options: KernelsOptions; runtime: KernelsRuntime } {
-  const options: KernelsOptions = { size: 224, batch: 16, blocks: 2, steps: 4, reps: 4, profile: 0 };
+  const options: KernelsOptions = {
+    size: 224,
+    batch: 16,
+    blocks: 2,
+    steps: 4,
+    reps: 4,
+    profile: 0,
+    features: 0,
+  };
   let runtime: KernelsRuntime = 'chromium';
   for (let i = 0; i < args.length; i++) {
     const flag = args[i] ?? '';
@@ -29,8 +42,9 @@ export function parseKernelsArgs(args: string[]): { options: KernelsOptions; run
     const name = flag.replace(/^--/, '') as keyof KernelsOptions;
     if (!(name in options)) throw new Error(`unknown argument ${flag}`);
     const value = Number(text);
-    if (!Number.isInteger(value) || value < (name === 'profile' ? 0 : 1))
-      throw new Error(`--${name} needs a whole number ≥ ${name === 'profile' ? 0 : 1}`);
+    const optional = name === 'profile' || name === 'features';
+    if (!Number.isInteger(value) || value < (optional ? 0 : 1))
+      throw new Error(`--${name} needs a whole number ≥ ${optional ? 0 : 1}`);
     options[name] = value;
   }
   return { options, runtime };

@@ -4,7 +4,7 @@
  * encoded on the train split, src/lib/model/metadata-features.ts), with the same head seed, the same decoded images
  * and the same cached pooled features (computed once). Prints `{"image_only": {...}, "with_meta": {...}}`, each with
  * `test` as the plain accuracy bench prints it; `--fusion both` adds `with_metablock`. `--features <file>` trains and
- * tests on pooled features already computed by `cli near-duplicates --features <file>` (same backbone and size).
+ * tests on pooled features already computed by `cli near-duplicates --features <file> --no-flips` (same backbone and size).
  */
 import { readFile } from 'node:fs/promises';
 import type { Fusion } from '../../src/lib/model/fusion.ts';
@@ -20,8 +20,8 @@ import {
 } from '../../src/cli/node/headless.ts';
 
 /**
- * Pooled features written by `cli near-duplicates --features <file>` (raw float32 + `<file>.json`), checked against
- * the bench's backbone and size, so that the frozen base's forward pass over 10,013 images is not repeated.
+ * Pooled features written by `cli near-duplicates --features <file> --no-flips` (raw float32 + `<file>.json`),
+ * checked against the bench's backbone and size (and refused when flip-averaged), so that the frozen base's forward pass over 10,013 images is not repeated.
  */
 async function readPooledFeatures(path: string, config: HeadlessConfig): Promise<PooledFeatures> {
   const info = JSON.parse(await readFile(`${path}.json`, 'utf8')) as {
@@ -29,7 +29,14 @@ async function readPooledFeatures(path: string, config: HeadlessConfig): Promise
     size: number;
     dim: number;
     image_ids: string[];
+    flip_invariant?: boolean;
   };
+  if (info.flip_invariant === true) {
+    throw new Error(
+      `${path}: flip-averaged features (the duplicate search's); training needs the plain ones: ` +
+        'write them with `cli near-duplicates --features <file> --no-flips`',
+    );
+  }
   if (info.backbone !== config.backbone || info.size !== config.size) {
     throw new Error(
       `${path}: features of ${info.backbone} at ${info.size} px; the bench runs ${config.backbone} at ${config.size}`,

@@ -230,8 +230,11 @@ describe('interrupted work', () => {
   });
 
   it('a reload while the page keeps a finished run: the run is offered again, and resuming it keeps it', async () => {
+    await page.getByRole('tab', { name: 'Train' }).click();
+    await page.getByTestId('image-size').selectOption('96');
     await page.getByTestId('epochs').fill('1');
     await page.getByTestId('augment').uncheck();
+    await page.getByLabel('EarlyStopping').uncheck();
     await page.waitForFunction(() => !document.querySelector('[data-testid="start-blockers"]'));
     await page.getByTestId('start').click();
     await holdRunsDatabase(page);

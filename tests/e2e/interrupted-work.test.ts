@@ -78,9 +78,21 @@ function holdRunsDatabase(page: Page): Promise<void> {
     () =>
       new Promise<void>((resolve, reject) => {
         const open = indexedDB.open('lesion-lab-runs');
+        // The app makes the database with its first stored run (the test before this one): made here, it would
+        // lack the app's object store.
+        open.onupgradeneeded = () => {
+          open.transaction?.abort();
+          reject(new Error('no runs database yet: run this test after one that stores a run'));
+        };
         open.onerror = () => reject(open.error);
         open.onsuccess = () => {
-          const store = open.result.transaction('runs', 'readwrite').objectStore('runs');
+          let store: IDBObjectStore;
+          try {
+            store = open.result.transaction('runs', 'readwrite').objectStore('runs');
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+            return;
+          }
           // A transaction commits once no request is pending: one more, each time one ends.
           const busy = () => (store.count().onsuccess = busy);
           busy();

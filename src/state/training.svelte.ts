@@ -740,6 +740,8 @@ function createTraining() {
         run = done.run;
         warnings = [...warnings, ...done.warnings];
         lab.select(done.run.id);
+        // Stored: its resume point has done its job. A failure here is harmless, the next visit drops it.
+        void trainer.discard(result.runId).catch(() => undefined);
       } catch (e) {
         addWarning(`The run's results could not be kept: ${String(e instanceof Error ? e.message : e)}`);
       } finally {
@@ -748,11 +750,24 @@ function createTraining() {
     }
   }
 
+  /** A stored run that training finished and the page kept (not one still running or failed, which can resume). */
+  function isFinished(stored: RunRecord | undefined): boolean {
+    return stored !== undefined && stored.status !== 'running' && stored.status !== 'failed';
+  }
+
   /** Runs interrupted earlier (the page closed, the worker crashed, storage full) that can be resumed. */
   async function checkInterrupted(): Promise<void> {
     try {
-      const offers = await ensureClient().resumable();
-      interrupted = offers.filter((o) => o.record.id !== run?.id || !isRunning());
+      const trainer = ensureClient();
+      const offers = (await trainer.resumable()).filter(
+        (o) => o.record.id !== run?.id || !(isRunning() || finishing),
+      );
+      // A run ends before the page stores it, and its resume point is only deleted after that: one whose run is
+      // stored as finished was closed in between, and has nothing more to offer.
+      if (offers.length > 0 && !lab.loaded) await lab.refresh();
+      const stored = offers.filter((o) => isFinished(lab.runs.find((r) => r.id === o.record.id)));
+      for (const o of stored) void trainer.discard(o.runId).catch(() => undefined);
+      interrupted = offers.filter((o) => !stored.includes(o));
     } catch {
       interrupted = [];
     }

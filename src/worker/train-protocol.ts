@@ -116,6 +116,11 @@ export interface CacheInfo {
 
 /** The end of a run. */
 export interface RunSummary {
+  /**
+   * The worker's name for the run (its checkpoints and resume points). The resume points outlive the run: the page
+   * discards them once it has stored the run, so a tab closed in between can still offer it.
+   */
+  runId: string;
   reason: StopReason;
   /** Epochs run per phase. */
   epochs: number[];

@@ -340,10 +340,11 @@ async function start(
     }
     const { result, test } = step.value;
     disposeNetwork(result.network);
-    // The run ended as it should (completed, early stop, or stopped on request): nothing left to resume.
-    if (resumeStore) await discardResumableAfter(runId);
+    // The run ended as it should, but its resume point stays until the page has stored the run (then it sends
+    // `discard`): a tab closed in between still finds the run, as an offer, instead of losing it.
     setState('done');
     return {
+      runId,
       reason: result.reason,
       epochs: result.phases.map((p) => p.epochs),
       backend: backends.current,
@@ -365,13 +366,6 @@ async function start(
       .catch(() => undefined);
     release();
   }
-}
-
-/** Deletes a finished run's resume points once its lock is released (the lock callback is still running here). */
-async function discardResumableAfter(runId: string): Promise<void> {
-  const root = await navigator.storage.getDirectory();
-  const dir = await (await root.getDirectoryHandle(TRAIN_DIRECTORY)).getDirectoryHandle('resume');
-  await dir.removeEntry(runId, { recursive: true }).catch(() => undefined);
 }
 
 async function continueRun(runId: string): Promise<RunSummary> {

@@ -166,7 +166,12 @@ describe('interrupted training', () => {
       );
       expect(summary.test?.images).toBeGreaterThan(0);
       expect(summary.checkpoint).toMatch(/-best-phase1$/);
-      // Finished: nothing left to resume.
+      expect(summary.runId).toBe(offer.runId);
+      // Finished, but the resume point stays (now at the last epoch) until the page has stored the run: a tab
+      // closed in between still finds it. The page then discards it.
+      const kept = (await second.resumable()).find((o) => o.runId === offer.runId);
+      expect(kept).toMatchObject({ phase: 1, epoch: 5, epochs: 5 });
+      expect(await second.discard(offer.runId)).toEqual({ discarded: true });
       expect((await second.resumable()).some((o) => o.runId === offer.runId)).toBe(false);
     } finally {
       second.dispose();
@@ -209,6 +214,8 @@ describe('interrupted training', () => {
         epochs: [5],
         resumedFrom: { epoch: epochsAtQuota },
       });
+      // No page stores this run: its resume point is let go here, as the page would once it had.
+      expect(await client.discard(summary.runId)).toEqual({ discarded: true });
     } finally {
       client.dispose();
     }

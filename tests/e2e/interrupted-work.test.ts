@@ -6,6 +6,9 @@
  * - Training interrupted by a reload (augmented epochs, so an epoch lasts seconds): on return the app offers
  *   "Resume <run> from epoch N of M"; Resume (pressed with the keyboard) trains the remaining epochs only, and the
  *   stored run's history continues from the checkpoint's epoch with the first N epochs as they were.
+ * - A reload after training ended but before the page stored the run (its writes held back by a transaction kept
+ *   open on the runs database): the run is offered again (from its last epoch), never lost; resuming it keeps it,
+ *   and once it is stored nothing is offered any more.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -64,6 +67,39 @@ async function storedRun(page: Page, wanted: (run: StoredRun) => boolean): Promi
     if (Date.now() > deadline) throw new Error(`no stored run as wanted: ${wanted.toString()}`);
     await page.waitForTimeout(50);
   }
+}
+
+/**
+ * Holds the runs database (IndexedDB `lesion-lab-runs`) with a readwrite transaction kept busy, so the app's writes
+ * wait: the run is not stored until the page goes away.
+ */
+function holdRunsDatabase(page: Page): Promise<void> {
+  return page.evaluate(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        const open = indexedDB.open('lesion-lab-runs');
+        // The app makes the database with its first stored run (the test before this one): made here, it would
+        // lack the app's object store.
+        open.onupgradeneeded = () => {
+          open.transaction?.abort();
+          reject(new Error('no runs database yet: run this test after one that stores a run'));
+        };
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          let store: IDBObjectStore;
+          try {
+            store = open.result.transaction('runs', 'readwrite').objectStore('runs');
+          } catch (error) {
+            reject(error instanceof Error ? error : new Error(String(error)));
+            return;
+          }
+          // A transaction commits once no request is pending: one more, each time one ends.
+          const busy = () => (store.count().onsuccess = busy);
+          busy();
+          resolve();
+        };
+      }),
+  );
 }
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -202,6 +238,48 @@ describe('interrupted work', () => {
     // The epochs trained before the reload are kept as they were, not trained again from the start.
     expect(after.history.slice(0, before.history.length)).toEqual(before.history);
     expect(after.metrics).not.toBeNull();
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('a reload while the page keeps a finished run: the run is offered again, and resuming it keeps it', async () => {
+    await page.getByRole('tab', { name: 'Train' }).click();
+    await page.getByTestId('image-size').selectOption('96');
+    await page.getByTestId('epochs').fill('1');
+    await page.getByTestId('augment').uncheck();
+    await page.getByLabel('EarlyStopping').uncheck();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="start-blockers"]'));
+    await page.getByTestId('start').click();
+    await holdRunsDatabase(page);
+    await page.getByText('keeping the best model and the test results').waitFor({ timeout: 300_000 });
+    // Training has ended and the page is storing the run, which the held database makes it wait for.
+    await page.reload();
+
+    const offer = page.getByTestId('resume-offer');
+    await offer.waitFor({ timeout: 60_000 });
+    const text = ((await offer.textContent()) ?? '').replace(/\s+/g, ' ').trim();
+    expect(text).toMatch(/Resume .+ from epoch 1 of 1\?/);
+    const id = (await offer.getAttribute('data-run-id'))!;
+    await page.getByTestId('resume-run').focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('train-done').waitFor({ timeout: 400_000 });
+    const after = await storedRun(page, (r) => r.id === id && r.status !== 'running');
+    expect(after.status).toBe('completed');
+    expect(after.history.map((h) => h.epoch)).toEqual([1]);
+    expect(after.metrics).not.toBeNull();
+
+    // Stored: the page deletes its resume point, so nothing is left to offer.
+    await page.waitForFunction(
+      async () => {
+        const root = await navigator.storage.getDirectory();
+        const train = await root.getDirectoryHandle('lesion-lab-train');
+        const resume = await train.getDirectoryHandle('resume');
+        for await (const _ of (resume as unknown as { keys(): AsyncIterable<string> }).keys()) return false;
+        return true;
+      },
+      undefined,
+      { timeout: 60_000, polling: 250 },
+    );
+    expect(await page.getByTestId('resume-offer').count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -52,6 +52,22 @@ export async function timeSteps(
   };
 }
 
+/** One-hot labels 0, 1, …, classes − 1, 0, 1, … for a batch (float32). */
+export function cyclicOneHot(batch: number, classes: number): tf.Tensor2D {
+  return tf.tidy(
+    () =>
+      tf
+        .oneHot(
+          tf.tensor1d(
+            Array.from({ length: batch }, (_, i) => i % classes),
+            'int32',
+          ),
+          classes,
+        )
+        .toFloat() as tf.Tensor2D,
+  );
+}
+
 /** A batch of labels 0..6 repeated, one-hot, and random uint8-valued images. */
 export function syntheticBatch(
   batch: number,
@@ -61,15 +77,7 @@ export function syntheticBatch(
 ): { x: tf.Tensor4D; y: tf.Tensor2D } {
   return tf.tidy(() => ({
     x: tf.floor(tf.randomUniform([batch, size, size, 3], 0, 256, 'float32', seed)) as tf.Tensor4D,
-    y: tf
-      .oneHot(
-        tf.tensor1d(
-          Array.from({ length: batch }, (_, i) => i % classes),
-          'int32',
-        ),
-        classes,
-      )
-      .toFloat() as tf.Tensor2D,
+    y: cyclicOneHot(batch, classes),
   }));
 }
 

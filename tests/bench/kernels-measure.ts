@@ -18,6 +18,7 @@ import { buildHead, unfreezeTopBlocks } from '../../src/lib/model/heads.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
 import { describeAdapter, registerWebGPU } from '../../src/lib/train/backend.ts';
 import { installConvGradients } from '../../src/lib/train/conv-gradients.ts';
+import { syntheticBatch } from '../../src/cli/step-timing.ts';
 import { extractFeatureBatches } from '../../src/lib/train/featureCache.ts';
 import { trainStep } from '../../src/lib/train/loop.ts';
 import { Adam } from '../../src/lib/train/optimizer.ts';
@@ -184,35 +185,22 @@ export async function measureKernels(adapter: GPUAdapter, options: KernelsOption
   }
   await tf.setBackend('webgpu');
 
-  const x = tf.floor(tf.randomUniform([options.batch, options.size, options.size, 3], 0, 256, 'float32', 1));
-  const y = tf.oneHot(
-    tf.tensor1d(
-      Array.from({ length: options.batch }, (_, i) => i % 7),
-      'int32',
-    ),
-    7,
-  );
+  const { x, y } = syntheticBatch(options.batch, options.size, 7, 1);
   const variables = [...base.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
   const optimizer = new Adam({ learningRate: 1e-5 });
   optimizer.init(variables);
   const forward = (input: tf.Tensor) =>
     head.apply(base.apply(input, { training: false }), { training: true }) as tf.Tensor;
+  /** One phase-2 step on the fixed batch; resolves to the loss tensor (the caller reads and disposes it). */
+  const step = () =>
+    tf.tidy(() => trainStep(forward, preprocessInput(x, spec.preprocessing), y, null, variables, optimizer));
   const steps: Record<WebGPUWeightGradients, number[]> = { stock: [], tiled: [] };
   const losses: Record<WebGPUWeightGradients, number[]> = { stock: [], tiled: [] };
   for (let i = 0; i <= options.steps; i++) {
     for (const mode of order(i)) {
       useWebGPUWeightGradients(mode);
       const t0 = performance.now();
-      const out = tf.tidy(() =>
-        trainStep(
-          forward,
-          preprocessInput(x as tf.Tensor4D, spec.preprocessing),
-          y as tf.Tensor2D,
-          null,
-          variables,
-          optimizer,
-        ),
-      );
+      const out = step();
       const [loss] = await out.data();
       const ms = performance.now() - t0;
       out.dispose();
@@ -226,16 +214,7 @@ export async function measureKernels(adapter: GPUAdapter, options: KernelsOption
     for (const mode of MODES) {
       useWebGPUWeightGradients(mode);
       const info = await tf.profile(async () => {
-        const out = tf.tidy(() =>
-          trainStep(
-            forward,
-            preprocessInput(x as tf.Tensor4D, spec.preprocessing),
-            y as tf.Tensor2D,
-            null,
-            variables,
-            optimizer,
-          ),
-        );
+        const out = step();
         await out.data();
         out.dispose();
       });

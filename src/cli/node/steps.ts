@@ -10,7 +10,7 @@ import type { BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { freezeBase, useKerasBatchNormSemantics } from '../../lib/model/heads.ts';
 import { trainStep } from '../../lib/train/loop.ts';
 import { Adam } from '../../lib/train/optimizer.ts';
-import { runStep, timeSteps, type StepModel, type StepTiming } from '../step-timing.ts';
+import { cyclicOneHot, runStep, timeSteps, type StepModel, type StepTiming } from '../step-timing.ts';
 import { cutBelowTopBlocks } from './headless.ts';
 
 export {
@@ -46,17 +46,7 @@ export async function timeCachedFineTuneSteps(
   optimizer.init(variables);
   const x = tf.randomNormal([batch, ...shape], 0, 1, 'float32', 2);
   const classes = (model.head.outputs[0]!.shape as number[]).at(-1)!;
-  const { y } = tf.tidy(() => ({
-    y: tf
-      .oneHot(
-        tf.tensor1d(
-          Array.from({ length: batch }, (_, i) => i % classes),
-          'int32',
-        ),
-        classes,
-      )
-      .toFloat() as tf.Tensor2D,
-  }));
+  const y = cyclicOneHot(batch, classes);
   try {
     const timing = await timeSteps(
       () =>

@@ -52,7 +52,8 @@ interface Taps {
   stride: number;
 }
 
-function catmullRom(x: number): number {
+/** The Catmull–Rom cubic (a = −0.5), the resize filter the cache's reference uses. */
+export function catmullRom(x: number): number {
   const t = Math.abs(x);
   if (t < 1) return 1.5 * t * t * t - 2.5 * t * t + 1;
   if (t < 2) return -0.5 * t * t * t + 2.5 * t * t - 4 * t + 2;

@@ -5,19 +5,13 @@
  * output pixel's four clamped source offsets once per source size and unrolls the taps, with the same float32
  * rounding steps, so the two agree to the bit (tests/unit/squash-rgba.test.ts).
  */
+import { catmullRom } from './resize.ts';
 
 interface Plan {
   /** Per output coordinate, the 4 source indices its taps read (already clamped to the image). */
   index: Int32Array;
   /** Per output coordinate, its 4 normalised weights (float32, as resizeRgb's). */
   weight: Float32Array;
-}
-
-function catmullRom(x: number): number {
-  const t = Math.abs(x);
-  if (t < 1) return 1.5 * t * t * t - 2.5 * t * t + 1;
-  if (t < 2) return -0.5 * t * t * t + 2.5 * t * t - 4 * t + 2;
-  return 0;
 }
 
 function planOf(srcLen: number, dstLen: number): Plan {

@@ -381,6 +381,10 @@ describe('the training charts on these runs', () => {
         runs: [runs[1]!, { ...runs[0]!, history: runs[0]!.history.slice(0, 1) }],
       });
       expect(root.querySelectorAll('g[aria-label="line"] path').length).toBe(2);
+      const single = render(CompareCurves, {
+        runs: [{ ...runs[0]!, history: runs[0]!.history.slice(0, 1) }],
+      });
+      expect(single.innerHTML).toMatch(/for 1 run: .*, 1 epoch, last/);
       render(CompareCurves, { runs });
     } finally {
       console.warn = original;

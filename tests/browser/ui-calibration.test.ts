@@ -81,6 +81,24 @@ describe('operating point and calibration on the Results page', () => {
     expect(text(root, 'ece')).toBe(evaluation.calibration.ece.toFixed(4));
     expect(text(root, 'temperature')).toBe(evaluation.temperature!.value.toFixed(3));
     expect(root.querySelector('[data-testid="reliability-chart"] svg')).not.toBeNull();
+    // The ECEs carry their bootstrap intervals, and the change scaling made is read against its own.
+    const eci = evaluation.calibration_ci!;
+    expect(text(root, 'ece-ci')).toBe(`95 % CI ${eci.ece[0].toFixed(4)}–${eci.ece[1].toFixed(4)}`);
+    expect(text(root, 'ece-after-ci')).toBe(
+      `95 % CI ${eci.scaled_ece![0].toFixed(4)}–${eci.scaled_ece![1].toFixed(4)}`,
+    );
+    const [changeLo, changeHi] = eci.change!;
+    expect(changeLo).toBeLessThanOrEqual(0);
+    expect(changeHi).toBeGreaterThanOrEqual(0);
+    expect(text(root, 'ece-change')).toMatch(
+      /^Scaling changed the ECE by [+−±]\d\.\d{4} \(95 % CI [+−±]\d\.\d{4} to [+−±]\d\.\d{4}, the same bootstrap resamples of the 8 test images as the scores above\)\. The interval holds 0: on this test split the change is within the noise/,
+    );
+    // A run stored before the ECE intervals shows the ECEs without them.
+    const { calibration_ci: _, ...earlier } = evaluation;
+    const before = render(ResultsView, { classes, yTrue, yProb, evaluation: earlier });
+    expect(text(before, 'ece')).toBe(evaluation.calibration.ece.toFixed(4));
+    expect(before.querySelector('[data-testid="ece-ci"]')).toBeNull();
+    expect(before.querySelector('[data-testid="ece-change"]')).toBeNull();
     // A run stored before evaluations existed says so instead.
     const older = render(ResultsView, { classes, yTrue, yProb });
     expect(older.querySelector('[data-testid="calibration"]')).toBeNull();

@@ -198,6 +198,13 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(report).toMatch(/macro avg/);
     expect(report).toMatch(new RegExp(`accuracy\\s+\\d\\.\\d\\d\\s+${tested}\\n`));
     expect(await text(page, 'balanced-accuracy')).toMatch(/^\d\.\d{4}$/);
+    // Calibration reads the ECE against its bootstrap interval, and says whether scaling's change is noise.
+    expect(await text(page, 'ece-ci')).toMatch(/^95 % CI \d\.\d{4}–\d\.\d{4}$/);
+    expect(await text(page, 'ece-change')).toMatch(
+      new RegExp(
+        `of the ${tested} test images as the scores above\\)\\. The (interval holds 0|whole interval is)`,
+      ),
+    );
     // The test split's features were computed before the first epoch, for every image the matrix counts: the
     // evaluation after the last epoch only ran the head on them.
     const testFeatures = await page.evaluate(

@@ -137,6 +137,9 @@ describe('cli metrics', () => {
     // (7/15, 8/15]: 3/6·|2/3 − 0.5|.
     expect(out.brier).toBeCloseTo(2.58 / 6, 12);
     expect(out.ece).toBeCloseTo((0.8 + 0.6 + 0.5) / 6, 12);
+    const eceCi = out.ece_ci as [number, number];
+    expect(eceCi[0]).toBeLessThanOrEqual(out.ece as number);
+    expect(eceCi[1]).toBeGreaterThanOrEqual(out.ece as number);
     expect((out.reliability as { count: number }[]).map((b) => b.count)).toEqual([
       0, 0, 0, 0, 0, 1, 0, 3, 2, 0, 0, 0, 0, 0, 0,
     ]);

@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DX, dxIndex, type Dx } from '../../src/lib/data/dx.ts';
+import { expectedCalibrationError } from '../../src/lib/metrics/calibration.ts';
+import { calibrationIntervals } from '../../src/lib/metrics/calibration-intervals.ts';
+import { applyTemperature } from '../../src/lib/metrics/temperature.ts';
 import {
   buildKaggleZip,
   KAGGLE_ZIP_NAME,
@@ -107,6 +110,14 @@ describe('cli train on a Kaggle-shaped zip of real images', () => {
         y_pred: number[];
         y_prob: number[][];
       };
+      ece: number;
+      ece_ci: [number, number];
+      temperature: {
+        value: number;
+        ece_after: number;
+        ece_after_ci: [number, number];
+        ece_change_ci: [number, number];
+      } | null;
     };
   };
   let logs: Record<string, unknown>[];
@@ -244,6 +255,21 @@ describe('cli train on a Kaggle-shaped zip of real images', () => {
     expect(test.balanced_accuracy).toBeCloseTo(recalls.reduce((a, b) => a + b, 0) / recalls.length, 12);
     const f1 = DX.reduce((s, dx) => s + test.report.per_class[dx]!.f1, 0) / DX.length;
     expect(test.macro_f1).toBeCloseTo(f1, 12);
+    // The ECE and its intervals, before and after the validation temperature, from the printed predictions.
+    const lesions = p.image_ids.map((id) => byId.get(id)!.lesionId);
+    expect(test.ece).toBeCloseTo(expectedCalibrationError(p.y_true, p.y_prob), 12);
+    const t = test.temperature!;
+    const scaled = applyTemperature(p.y_prob, t.value);
+    expect(t.ece_after).toBeCloseTo(expectedCalibrationError(p.y_true, scaled), 12);
+    const ci = calibrationIntervals({
+      yTrue: p.y_true,
+      yProb: p.y_prob,
+      scaledProb: scaled,
+      groups: lesions,
+    });
+    expect(test.ece_ci).toEqual(ci.ece);
+    expect(t.ece_after_ci).toEqual(ci.scaled_ece);
+    expect(t.ece_change_ci).toEqual(ci.change);
     // No test image was seen in training: the split is by lesion, and the test ids are the split's test images.
     const testLesions = new Set(p.image_ids.map((id) => byId.get(id)!.lesionId));
     const trainOrVal = chosen.map((c) => c.imageId).filter((id) => !p.image_ids.includes(id));

@@ -10,6 +10,7 @@ import { withTestResults } from '../../src/lib/runs/files.ts';
 import { exportRunZip, importRunZip } from '../../src/lib/runs/export.ts';
 import { bootstrapIntervals } from '../../src/lib/metrics/bootstrap.ts';
 import { calibration } from '../../src/lib/metrics/calibration.ts';
+import { calibrationIntervals } from '../../src/lib/metrics/calibration-intervals.ts';
 import { applyTemperature, fitTemperature } from '../../src/lib/metrics/temperature.ts';
 
 const spec = BACKBONES['mobilenet_v2_0.35'];
@@ -50,6 +51,13 @@ describe('a run’s evaluation', () => {
     const t = fitTemperature(val.yTrue, val.yProb).temperature;
     expect(evaluation.temperature!.value).toBe(t);
     expect(evaluation.temperature!.calibration.ece).toBe(calibration(yTrue, applyTemperature(yProb, t)).ece);
+    const eci = calibrationIntervals({
+      yTrue,
+      yProb,
+      scaledProb: applyTemperature(yProb, t),
+      groups: lesionIds,
+    });
+    expect(evaluation.calibration_ci).toEqual(eci);
     expect(evaluation.tta!.ci.balanced_accuracy_ci).toEqual(
       bootstrapIntervals({ yTrue, yProb: tta, groups: lesionIds }).balanced_accuracy_ci,
     );
@@ -67,12 +75,28 @@ describe('a run’s evaluation', () => {
     // An older record without the field reads as null.
     const { evaluation: _, ...older } = JSON.parse(JSON.stringify(done)) as Record<string, unknown>;
     expect(parseRunRecord(older, 'older run').evaluation).toBeNull();
+    // A record stored before the ECE intervals existed reads without them.
+    const { calibration_ci: __, ...beforeCi } = JSON.parse(JSON.stringify(evaluation)) as Record<
+      string,
+      unknown
+    >;
+    const earlier = parseRunRecord(
+      JSON.parse(JSON.stringify({ ...done, evaluation: beforeCi })),
+      'earlier run',
+    );
+    expect(earlier.evaluation).not.toHaveProperty('calibration_ci');
+    expect(earlier.evaluation!.calibration).toEqual(evaluation.calibration);
     // A damaged one is refused, naming the field.
     const bad = JSON.parse(JSON.stringify(done));
     bad.evaluation.ci.balanced_accuracy_ci = [0.9, 0.1];
     expect(() => parseRunRecord(bad, 'stored run')).toThrow(RunFileError);
     expect(() => parseRunRecord(bad, 'stored run')).toThrow(
       /stored run: evaluation\.ci\.balanced_accuracy_ci low 0\.9 is above high 0\.1/,
+    );
+    const swapped = JSON.parse(JSON.stringify(done));
+    swapped.evaluation.calibration_ci.change = [0.2, -0.2];
+    expect(() => parseRunRecord(swapped, 'stored run')).toThrow(
+      /stored run: evaluation\.calibration_ci\.change low 0\.2 is above high -0\.2/,
     );
   });
 

@@ -1,4 +1,5 @@
 import { bootstrapIntervals } from '../../lib/metrics/bootstrap.ts';
+import { calibrationIntervals } from '../../lib/metrics/calibration-intervals.ts';
 import { calibration } from '../../lib/metrics/calibration.ts';
 import { MetricsInputError, parsePredictions } from '../../lib/metrics/input.ts';
 import { classificationReport, classificationReportText, reportToJson } from '../../lib/metrics/report.ts';
@@ -67,6 +68,7 @@ export const command: CliCommand = {
       ...json,
       brier: calib.brier,
       ece: calib.ece,
+      ece_ci: calibrationIntervals({ yTrue, yProb, scaledProb: null, groups }).ece,
       reliability: calib.bins,
       balanced_accuracy_ci: ci.balanced_accuracy_ci,
       macro_f1_ci: ci.macro_f1_ci,

@@ -17,7 +17,7 @@ import { DX, type Dx } from '../../lib/data/dx.ts';
 import { matchImages } from '../../lib/data/match.ts';
 import { parseMetadata } from '../../lib/data/metadata.ts';
 import { calibration } from '../../lib/metrics/calibration.ts';
-import { applyTemperature, fitTemperature } from '../../lib/metrics/temperature.ts';
+import { fitTemperature } from '../../lib/metrics/temperature.ts';
 import { flippedDataset, TTA_FLIPS } from '../../lib/train/tta.ts';
 import { classificationReport } from '../../lib/metrics/report.ts';
 import { buildHead, headConfig } from '../../lib/model/heads.ts';
@@ -37,6 +37,7 @@ import { train, type Network } from '../../lib/train/loop.ts';
 import { readInputFile } from '../args.ts';
 import { useNodeBackend } from './backend.ts';
 import {
+  calibrationMetrics,
   checkConfig,
   plateauCallbacks,
   scoreTest,
@@ -293,28 +294,16 @@ export async function crossValidate(
         const lesions = idx.test.map((i) => records[i]!.lesionId ?? records[i]!.imageId);
         const yProb = await probabilities(head, gather(idx.test));
         const { scored, bootstrap } = scoreTest(yTrue, yProb, lesions);
-        const plain = calibration(yTrue, yProb);
         const valProb = await probabilities(head, gather(idx.val));
         const fit = fitTemperature(
           idx.val.map((i) => dataset.labels[i]!),
           valProb,
         );
-        const after = calibration(yTrue, applyTemperature(yProb, fit.temperature));
         const test: DefaultSplitResult['test'] = {
           samples: yTrue.length,
           ...scored,
           bootstrap,
-          brier: plain.brier,
-          ece: plain.ece,
-          temperature: {
-            value: fit.temperature,
-            val_nll_before: fit.nllBefore,
-            val_nll_after: fit.nllAfter,
-            ece_before: plain.ece,
-            ece_after: after.ece,
-            brier_before: plain.brier,
-            brier_after: after.brier,
-          },
+          ...calibrationMetrics(yTrue, yProb, lesions, fit),
           tta: null,
         };
         defaultSplit = {

@@ -18,9 +18,10 @@ import { matchImages, type MatchedImage } from '../../lib/data/match.ts';
 import { parseMetadata } from '../../lib/data/metadata.ts';
 import type { Metadata } from '../../lib/data/types.ts';
 import { bootstrapIntervals, type Interval } from '../../lib/metrics/bootstrap.ts';
+import { calibrationIntervals } from '../../lib/metrics/calibration-intervals.ts';
 import { calibration } from '../../lib/metrics/calibration.ts';
 import { classificationReport, reportToJson, type ClassificationReport } from '../../lib/metrics/report.ts';
-import { applyTemperature, fitTemperature } from '../../lib/metrics/temperature.ts';
+import { applyTemperature, fitTemperature, type TemperatureFit } from '../../lib/metrics/temperature.ts';
 import { predictWithTta } from '../../lib/train/tta.ts';
 import { getBackbone, type BackboneSpec } from '../../lib/model/backbones/index.ts';
 import { buildHead, headConfig, useKerasBatchNormSemantics, type HeadKind } from '../../lib/model/heads.ts';
@@ -201,6 +202,38 @@ export interface ScoredTest {
   recall: Record<string, number>;
 }
 
+/** Brier and ECE of the test probabilities, the ECE's interval, and temperature scaling when a fit is given. */
+export function calibrationMetrics(
+  yTrue: number[],
+  yProb: number[][],
+  lesions: readonly string[] | null,
+  fit: TemperatureFit | null,
+): Pick<TestMetrics, 'brier' | 'ece' | 'ece_ci' | 'temperature'> {
+  const plain = calibration(yTrue, yProb);
+  const scaledProb = fit ? applyTemperature(yProb, fit.temperature) : null;
+  const ci = calibrationIntervals({ yTrue, yProb, scaledProb, groups: lesions });
+  const after = scaledProb ? calibration(yTrue, scaledProb) : null;
+  return {
+    brier: plain.brier,
+    ece: plain.ece,
+    ece_ci: ci.ece,
+    temperature:
+      fit && after
+        ? {
+            value: fit.temperature,
+            val_nll_before: fit.nllBefore,
+            val_nll_after: fit.nllAfter,
+            ece_before: plain.ece,
+            ece_after: after.ece,
+            ece_after_ci: ci.scaled_ece!,
+            ece_change_ci: ci.change!,
+            brier_before: plain.brier,
+            brier_after: after.brier,
+          }
+        : null,
+  };
+}
+
 export interface TestMetrics extends ScoredTest {
   samples: number;
   report: Record<string, unknown>;
@@ -208,6 +241,8 @@ export interface TestMetrics extends ScoredTest {
   /** Multiclass Brier score and 15-bin ECE of the plain probabilities. */
   brier: number;
   ece: number;
+  /** 95 % bootstrap interval of the ECE (the same lesion resamples as the scores'). */
+  ece_ci: Interval;
   /** Temperature scaling fitted on the validation split (argmax, hence every score above, unchanged). */
   temperature: {
     value: number;
@@ -215,6 +250,9 @@ export interface TestMetrics extends ScoredTest {
     val_nll_after: number;
     ece_before: number;
     ece_after: number;
+    ece_after_ci: Interval;
+    /** ece_after − ece_before per resample: an interval holding 0 means the change is within the noise. */
+    ece_change_ci: Interval;
     brier_before: number;
     brier_after: number;
   } | null;
@@ -488,23 +526,14 @@ async function testMetrics(
     : await predict(network, dataset, split.test, config.inferenceBatchSize, metadata);
   const yProb = rowsOf(prediction.probs, prediction.yTrue.length);
   const { scored, report, bootstrap } = scoreTest(prediction.yTrue, yProb, ids.lesions);
-  const plain = calibration(prediction.yTrue, yProb);
-  let temperature: TestMetrics['temperature'] = null;
-  if (split.val.length > 0) {
-    // The whole network on the validation images (the pooled features at hand are the test split's).
-    const val = await predict(network, dataset, split.val, config.inferenceBatchSize, metadata);
-    const fit = fitTemperature(val.yTrue, rowsOf(val.probs, val.yTrue.length));
-    const after = calibration(prediction.yTrue, applyTemperature(yProb, fit.temperature));
-    temperature = {
-      value: fit.temperature,
-      val_nll_before: fit.nllBefore,
-      val_nll_after: fit.nllAfter,
-      ece_before: plain.ece,
-      ece_after: after.ece,
-      brier_before: plain.brier,
-      brier_after: after.brier,
-    };
-  }
+  // The whole network on the validation images (the pooled features at hand are the test split's).
+  const fit =
+    split.val.length > 0
+      ? await predict(network, dataset, split.val, config.inferenceBatchSize, metadata).then((val) =>
+          fitTemperature(val.yTrue, rowsOf(val.probs, val.yTrue.length)),
+        )
+      : null;
+  const calibrated = calibrationMetrics(prediction.yTrue, yProb, ids.lesions, fit);
   let tta: TestMetrics['tta'] = null;
   if (config.tta) {
     const flipped = await predictWithTta(network, dataset, split.test, config.inferenceBatchSize, metadata);
@@ -517,9 +546,7 @@ async function testMetrics(
     ...scored,
     report: reportToJson(report),
     bootstrap,
-    brier: plain.brier,
-    ece: plain.ece,
-    temperature,
+    ...calibrated,
     tta,
     seconds: (now() - t0) / 1000,
   };

@@ -23,3 +23,8 @@ export function formatPercent(p: number, digits = 2): string {
 export function formatStat(x: number): string {
   return Number.isInteger(x) ? formatCount(x) : formatNumber(x, 2);
 }
+
+/** A 95 % interval as the Results page shows it: "95 % CI 0.612–0.701"; "" when there is none. */
+export function formatInterval(x: readonly [number, number] | null | undefined, digits = 3): string {
+  return x ? `95 % CI ${formatNumber(x[0], digits)}–${formatNumber(x[1], digits)}` : '';
+}

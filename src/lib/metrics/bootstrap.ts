@@ -54,6 +54,39 @@ export function quantile(sorted: readonly number[], q: number): number {
   return (sorted[lo] as number) + (pos - lo) * ((sorted[hi] as number) - (sorted[lo] as number));
 }
 
+/** The two-sided percentile interval of resampled values at `level` (sorts `values` in place). */
+export function percentileInterval(values: number[], level: number): Interval {
+  const alpha = (1 - level) / 2;
+  const sorted = values.sort((a, b) => a - b);
+  return [quantile(sorted, alpha), quantile(sorted, 1 - alpha)];
+}
+
+/** What is resampled: the images of each lesion (in order of first appearance), or each image on its own. */
+export function resamplingUnits(samples: number, groups: readonly string[] | null): number[][] {
+  if (!groups) return Array.from({ length: samples }, (_, i) => [i]);
+  const byGroup = new Map<string, number[]>();
+  groups.forEach((g, i) => {
+    let members = byGroup.get(g);
+    if (!members) byGroup.set(g, (members = []));
+    members.push(i);
+  });
+  return [...byGroup.values()];
+}
+
+/** `iterations` resamples: as many units as there are, drawn with replacement, each as its samples' indices. */
+export function* resamples(
+  units: readonly (readonly number[])[],
+  iterations: number,
+  seed: number,
+): Generator<number[]> {
+  const random = createRandom(seed);
+  for (let r = 0; r < iterations; r++) {
+    const sample: number[] = [];
+    for (let u = 0; u < units.length; u++) sample.push(...(units[random.int(units.length)] as number[]));
+    yield sample;
+  }
+}
+
 interface Scores {
   balancedAccuracy: number;
   macroF1: number;
@@ -133,40 +166,20 @@ export function bootstrapIntervals(input: BootstrapInput): BootstrapResult {
   if (!(level > 0 && level < 1)) throw new RangeError(`level must be in (0, 1); got ${level}`);
   const k = (yProb[0] as readonly number[]).length;
   const yPred = yProb.map(argmax);
-  // Units of resampling: the images of each lesion, in order of first appearance.
-  const units: number[][] = [];
-  if (groups) {
-    const byGroup = new Map<string, number[]>();
-    groups.forEach((g, i) => {
-      let members = byGroup.get(g);
-      if (!members) byGroup.set(g, (members = []));
-      members.push(i);
-    });
-    units.push(...byGroup.values());
-  } else {
-    yTrue.forEach((_, i) => units.push([i]));
-  }
-  const random = createRandom(seed);
+  const units = resamplingUnits(yTrue.length, groups);
   const ba: number[] = [];
   const f1: number[] = [];
   const auc: number[] = [];
-  for (let r = 0; r < iterations; r++) {
-    const sample: number[] = [];
-    for (let u = 0; u < units.length; u++) sample.push(...(units[random.int(units.length)] as number[]));
+  for (const sample of resamples(units, iterations, seed)) {
     const s = scoreSample(sample, yTrue, yPred, yProb, k);
     ba.push(s.balancedAccuracy);
     f1.push(s.macroF1);
     if (s.macroAuc !== null) auc.push(s.macroAuc);
   }
-  const alpha = (1 - level) / 2;
-  const interval = (values: number[]): Interval => {
-    const sorted = values.sort((a, b) => a - b);
-    return [quantile(sorted, alpha), quantile(sorted, 1 - alpha)];
-  };
   return {
-    balanced_accuracy_ci: interval(ba),
-    macro_f1_ci: interval(f1),
-    macro_auc_ci: auc.length === 0 ? null : interval(auc),
+    balanced_accuracy_ci: percentileInterval(ba, level),
+    macro_f1_ci: percentileInterval(f1, level),
+    macro_auc_ci: auc.length === 0 ? null : percentileInterval(auc, level),
     iterations,
     seed,
     level,

@@ -12,6 +12,7 @@ import {
   type Interval,
 } from '../metrics/bootstrap.ts';
 import { calibration, type ReliabilityBin } from '../metrics/calibration.ts';
+import { calibrationIntervals, type CalibrationIntervals } from '../metrics/calibration-intervals.ts';
 import { classificationReport } from '../metrics/report.ts';
 import { applyTemperature, fitTemperature } from '../metrics/temperature.ts';
 import type { FieldReader } from './record.ts';
@@ -32,6 +33,8 @@ export interface RunEvaluation {
   bootstrap: { iterations: number; seed: number; resampled: 'lesions' | 'images'; units: number };
   ci: Intervals;
   calibration: CalibrationSummary;
+  /** 95 % intervals of the ECE, before and after scaling and of the change (absent in runs stored before them). */
+  calibration_ci?: CalibrationIntervals;
   /** Temperature scaling fitted on the validation split; null without validation predictions. */
   temperature: { value: number; calibration: CalibrationSummary } | null;
   /** Test-time augmentation (the mean over four flips); null when the run did not ask for it. */
@@ -71,12 +74,11 @@ export function evaluateRun(input: EvaluationInput): RunEvaluation {
   const { yTrue, yProb, lesionIds } = input;
   const boot = bootstrapIntervals({ yTrue, yProb, groups: lesionIds });
   let temperature: RunEvaluation['temperature'] = null;
+  let scaledProb: number[][] | null = null;
   if (input.val && input.val.yTrue.length > 0) {
     const fit = fitTemperature(input.val.yTrue, input.val.yProb);
-    temperature = {
-      value: fit.temperature,
-      calibration: summary(calibration(yTrue, applyTemperature(yProb, fit.temperature))),
-    };
+    scaledProb = applyTemperature(yProb, fit.temperature);
+    temperature = { value: fit.temperature, calibration: summary(calibration(yTrue, scaledProb)) };
   }
   let tta: RunEvaluation['tta'] = null;
   if (input.ttaProb) {
@@ -94,6 +96,7 @@ export function evaluateRun(input: EvaluationInput): RunEvaluation {
     bootstrap: { iterations: boot.iterations, seed: boot.seed, resampled: boot.resampled, units: boot.units },
     ci: intervals(boot),
     calibration: summary(calibration(yTrue, yProb)),
+    calibration_ci: calibrationIntervals({ yTrue, yProb, scaledProb, groups: lesionIds }),
     temperature,
     tta,
   };
@@ -108,14 +111,16 @@ export function parseRunEvaluation(value: unknown, r: FieldReader, field = 'eval
   const o = r.object(value, field);
   const k = (base: string, key: string): string => `${base}.${key}`;
   const ratio = (v: unknown, f: string): number => r.number(v, f, { min: 0, max: 1 });
-  const interval = (v: unknown, f: string): Interval => {
+  /** [low, high] within [min, 1]. */
+  const span = (v: unknown, f: string, min: number): Interval => {
     const a = r.array(v, f);
     if (a.length !== 2) r.fail(f, `must be [low, high]; got ${a.length} values`);
-    const lo = ratio(a[0], `${f}[0]`);
-    const hi = ratio(a[1], `${f}[1]`);
+    const lo = r.number(a[0], `${f}[0]`, { min, max: 1 });
+    const hi = r.number(a[1], `${f}[1]`, { min, max: 1 });
     if (lo > hi) r.fail(f, `low ${lo} is above high ${hi}`);
     return [lo, hi];
   };
+  const interval = (v: unknown, f: string): Interval => span(v, f, 0);
   const ci = (v: unknown, f: string): Intervals => {
     const c = r.object(v, f);
     return {
@@ -143,6 +148,14 @@ export function parseRunEvaluation(value: unknown, r: FieldReader, field = 'eval
       bins,
     };
   };
+  const calibCi = (v: unknown, f: string): CalibrationIntervals => {
+    const c = r.object(v, f);
+    return {
+      ece: span(c.ece, k(f, 'ece'), 0),
+      scaled_ece: r.nullable(c.scaled_ece, (x) => span(x, k(f, 'scaled_ece'), 0)),
+      change: r.nullable(c.change, (x) => span(x, k(f, 'change'), -1)),
+    };
+  };
   const b = r.object(o.bootstrap, k(field, 'bootstrap'));
   const t = o.temperature === null ? null : r.object(o.temperature, k(field, 'temperature'));
   const a = o.tta === null ? null : r.object(o.tta, k(field, 'tta'));
@@ -155,6 +168,9 @@ export function parseRunEvaluation(value: unknown, r: FieldReader, field = 'eval
     },
     ci: ci(o.ci, k(field, 'ci')),
     calibration: calib(o.calibration, k(field, 'calibration')),
+    ...(o.calibration_ci === undefined
+      ? {}
+      : { calibration_ci: calibCi(o.calibration_ci, k(field, 'calibration_ci')) }),
     temperature: t && {
       value: r.number(t.value, k(field, 'temperature.value'), { min: 0 }),
       calibration: calib(t.calibration, k(field, 'temperature.calibration')),

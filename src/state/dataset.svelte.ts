@@ -232,6 +232,17 @@ function createDataset() {
     get openingUrl() {
       return openingUrl;
     },
+    /**
+     * The dataset in use is the sample served with the app, alone: opened in this visit, or restored from a cache
+     * made of it. The sample holds the full metadata and a selection of the images, so rows without an image are
+     * expected there, not a problem.
+     */
+    get isSample(): boolean {
+      const sample = servedUrl(SAMPLE_PATH);
+      const sources: readonly { url?: string }[] =
+        files.length > 0 ? files : restored ? (cache?.sources ?? []) : [];
+      return sources.length === 1 && sources[0]?.url === sample;
+    },
     /** Images the worker can cache now: matched in this visit (a restored dataset's images live only in the cache). */
     get cacheable(): number {
       return restored && files.length === 0 ? 0 : (match?.matched ?? 0);

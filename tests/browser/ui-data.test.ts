@@ -118,6 +118,34 @@ describe('Data page parts', () => {
     expect(items[2]).toMatch(/^240 duplicate copies skipped\./);
   });
 
+  it('says the sample’s rows without an image as information, not as a warning', () => {
+    const metadata = parseMetadata(csv, 'HAM10000_metadata.csv');
+    const ids = manifest
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',')[0] as string);
+    const listing = listLooseFiles(ids.map((id) => ({ name: `${id}.jpg`, path: `${id}.jpg`, size: 1 })));
+    const { report } = matchImages(metadata.records, listing);
+    const rows = metadata.records.length.toLocaleString('en-US');
+    const without = (metadata.records.length - ids.length).toLocaleString('en-US');
+    const root = render(MatchReport, { report, sample: true });
+    const items = Array.from(root.querySelectorAll('li'));
+    expect(squash(items[0]?.textContent)).toMatch(
+      new RegExp(
+        `^The sample has 240 of the ${rows} metadata rows’ images; the other ${without} rows still feed Explore’s counts\\.`,
+      ),
+    );
+    expect(root.querySelectorAll('li.attention')).toHaveLength(0);
+    expect(squash(root.textContent)).not.toContain('have no image');
+    cleanup();
+    // Someone's own data: the same rows are a warning.
+    const own = render(MatchReport, { report });
+    expect(squash(own.querySelector('li.attention')?.textContent)).toMatch(
+      new RegExp(`^${without} rows have no image`),
+    );
+  });
+
   it('moves between all eight pages with the arrow keys, Home and End', async () => {
     const root = render(TabNav, {});
     const tabs = Array.from(root.querySelectorAll('[role="tab"]'));

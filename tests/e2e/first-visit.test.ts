@@ -1,0 +1,107 @@
+/**
+ * What a first-time visitor meets, on the built app served with the deployment's headers (the walk's findings,
+ * notes/walk.md): the sample's rows without an image are said as information, not a warning (a user's own data
+ * keeps the warning); after a reload the Data page says how to cache at another size and offers the way; a binary
+ * file opened as a lesson is called not a lesson file, without its bytes; bad inputs leave one error in view and
+ * fold the earlier ones; the page tabs fit a phone's screen; "Available offline" is said only once the service
+ * worker is activated, and a reload offline at that instant opens the app.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAsBlob } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { listZip } from '../../src/lib/data/archive.ts';
+import { parseMetadata } from '../../src/lib/data/metadata.ts';
+import { launchChromium, recordRequests } from '../helpers/chromium.ts';
+import { startPreview } from '../helpers/preview.ts';
+import { PROJECT_ROOT } from '../helpers/zips.ts';
+
+const SAMPLE_ZIP = join(PROJECT_ROOT, 'public/samples/ham10000-sample.zip');
+const count = (n: number) => n.toLocaleString('en-US');
+const squash = (t: string | null | undefined) => (t ?? '').replace(/\s+/g, ' ').trim();
+
+describe('a first-time visitor', () => {
+  let browser: Browser;
+  let app: Awaited<ReturnType<typeof startPreview>>;
+  /** The sample's images and its metadata's rows, read from the pack served with the app. */
+  let sample: { images: number; rows: number };
+
+  beforeAll(async () => {
+    const listing = await listZip(await openAsBlob(SAMPLE_ZIP), 'ham10000-sample.zip');
+    const csv = listing.metadata[0];
+    if (!csv) throw new Error(`${SAMPLE_ZIP} holds no metadata file`);
+    sample = {
+      images: listing.images.length,
+      rows: parseMetadata(await csv.readText(), csv.name).records.length,
+    };
+    app = await startPreview();
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await app?.close();
+  });
+
+  interface Session {
+    context: BrowserContext;
+    page: Page;
+    done(): Promise<void>;
+  }
+
+  /** A fresh profile on the app; done() checks that no page error happened and nothing left the origin. */
+  async function open(viewport = { width: 1280, height: 900 }): Promise<Session> {
+    const context = await browser.newContext({ viewport });
+    const page = await context.newPage();
+    const requests = recordRequests(page);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(app.origin);
+    await page.getByRole('tablist', { name: 'Lesion Lab pages' }).waitFor();
+    return {
+      context,
+      page,
+      async done() {
+        expect(errors).toEqual([]);
+        expect(requests.foreign(app.origin)).toEqual([]);
+        await context.close();
+      },
+    };
+  }
+
+  async function text(page: Page, testId: string): Promise<string> {
+    return squash(await page.getByTestId(testId).first().textContent());
+  }
+
+  async function cacheAt96(page: Page): Promise<void> {
+    await page.getByLabel('Image size').selectOption('96');
+    await page.getByRole('button', { name: `Decode and cache ${count(sample.images)} images` }).click();
+    await page.getByTestId('cache-status').waitFor({ timeout: 300_000 });
+  }
+
+  async function reloadRestored(page: Page): Promise<void> {
+    await page.reload();
+    await page
+      .getByTestId('dataset-notice')
+      .filter({ hasText: 'Restored the dataset' })
+      .waitFor({ timeout: 60_000 });
+  }
+
+  it('the sample’s rows without an image are information; also after a reload', async () => {
+    const s = await open();
+    await s.page.getByRole('button', { name: 'Try it with a sample' }).click();
+    await s.page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
+    const sampleLine =
+      `The sample has ${count(sample.images)} of the ${count(sample.rows)} metadata rows’ images; ` +
+      `the other ${count(sample.rows - sample.images)} rows still feed Explore’s counts.`;
+    expect(await text(s.page, 'sample-rows')).toContain(sampleLine);
+    expect(await text(s.page, 'match-report')).not.toContain('have no image');
+    expect(await s.page.locator('[data-testid="match-report"] li.attention').count()).toBe(0);
+
+    await cacheAt96(s.page);
+    await reloadRestored(s.page);
+    // The restored cache remembers it was made of the sample.
+    expect(await text(s.page, 'sample-rows')).toContain(sampleLine);
+    await s.done();
+  });
+});

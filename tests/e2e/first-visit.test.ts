@@ -87,7 +87,7 @@ describe('a first-time visitor', () => {
       .waitFor({ timeout: 60_000 });
   }
 
-  it('the sample’s rows without an image are information; also after a reload', async () => {
+  it('the sample’s rows without an image are information; after a reload it offers to open the sample again', async () => {
     const s = await open();
     await s.page.getByRole('button', { name: 'Try it with a sample' }).click();
     await s.page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
@@ -102,6 +102,45 @@ describe('a first-time visitor', () => {
     await reloadRestored(s.page);
     // The restored cache remembers it was made of the sample.
     expect(await text(s.page, 'sample-rows')).toContain(sampleLine);
+    expect(await text(s.page, 'cache-another-size')).toContain(
+      'To cache at another size, open the sample again: this browser keeps its images at 96 px only.',
+    );
+    expect(await s.page.getByLabel('Image size').count()).toBe(0);
+    await s.page.getByRole('button', { name: 'Open the sample again' }).click();
+    // The size menu is back, and the keyboard is on the cache button.
+    await s.page.getByLabel('Image size').waitFor({ timeout: 120_000 });
+    await s.page.waitForFunction(() => document.activeElement?.hasAttribute('data-cache-start'));
+    await s.page.getByLabel('Image size').selectOption('128');
+    await s.page
+      .getByRole('button', { name: `Cache ${count(sample.images)} images again at 128 px` })
+      .waitFor();
+    await s.done();
+  });
+
+  it('a user’s own data keeps the warning; after a reload “Add the files again…” opens the file picker', async () => {
+    const s = await open();
+    // The same zip, dropped as one's own file: its rows without an image may be a problem, so they are a warning.
+    await s.page.getByTestId('file-input').setInputFiles([SAMPLE_ZIP]);
+    await s.page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
+    const warning = s.page.locator('[data-testid="match-report"] li.attention');
+    expect(squash(await warning.first().textContent())).toMatch(
+      new RegExp(`^${count(sample.rows - sample.images)} rows have no image`),
+    );
+    expect(await s.page.getByTestId('sample-rows').count()).toBe(0);
+
+    await cacheAt96(s.page);
+    await reloadRestored(s.page);
+    expect(await warning.count()).toBe(1);
+    expect(await text(s.page, 'cache-another-size')).toContain(
+      'To cache at another size, add the files again: this browser keeps the images at 96 px only',
+    );
+    const chooser = s.page.waitForEvent('filechooser');
+    await s.page.getByRole('button', { name: 'Add the files again…' }).click();
+    await (await chooser).setFiles([SAMPLE_ZIP]);
+    await s.page.getByLabel('Image size').waitFor({ timeout: 120_000 });
+    await s.page
+      .getByRole('button', { name: `Cache ${count(sample.images)} images again at 96 px` })
+      .waitFor({ timeout: 120_000 });
     await s.done();
   });
 });

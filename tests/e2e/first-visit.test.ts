@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAsBlob } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { listZip } from '../../src/lib/data/archive.ts';
@@ -141,6 +142,35 @@ describe('a first-time visitor', () => {
     await s.page
       .getByRole('button', { name: `Cache ${count(sample.images)} images again at 96 px` })
       .waitFor({ timeout: 120_000 });
+    await s.done();
+  });
+
+  it('a binary file opened as a lesson is not a lesson file, and its bytes are not shown', async () => {
+    const s = await open();
+    await s.page.getByRole('tab', { name: 'Learn' }).click();
+    const input = s.page.getByTestId('lesson-file');
+    const error = s.page.getByTestId('lesson-error');
+    const zip = await readFile(SAMPLE_ZIP);
+    // The whole sample pack (4 MB, over a lesson's size limit), then a small piece of it named as in the walk.
+    const files = [
+      { name: 'ham10000-sample.zip', mimeType: 'application/zip', buffer: zip },
+      { name: 'random.zip', mimeType: 'application/zip', buffer: zip.subarray(1000, 1000 + 8192) },
+    ];
+    for (const file of files) {
+      await input.setInputFiles([file]);
+      await error.filter({ hasText: file.name }).waitFor();
+      const message = squash(await error.textContent());
+      expect(message).toBe(
+        `${file.name} is not a lesson file: it holds binary data, not text. A lesson is a .json text file (the ` +
+          'format is in the README, “Writing a lesson”); the built-in lessons on the Learn page are examples',
+      );
+    }
+    // A text file that is broken JSON still gets the parser's words.
+    await input.setInputFiles([
+      { name: 'broken.json', mimeType: 'application/json', buffer: Buffer.from('{"format": ') },
+    ]);
+    await error.filter({ hasText: 'broken.json' }).waitFor();
+    expect(squash(await error.textContent())).toMatch(/^broken\.json: is not valid JSON \(.+\)$/);
     await s.done();
   });
 });

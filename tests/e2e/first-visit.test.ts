@@ -173,4 +173,54 @@ describe('a first-time visitor', () => {
     expect(squash(await error.textContent())).toMatch(/^broken\.json: is not valid JSON \(.+\)$/);
     await s.done();
   });
+
+  it('bad inputs leave the newest error in view and fold the earlier ones, every message still reachable', async () => {
+    const s = await open();
+    const zip = await readFile(SAMPLE_ZIP);
+    const bad = [
+      { name: 'empty.csv', mimeType: 'text/csv', buffer: Buffer.alloc(0) },
+      { name: 'cut.zip', mimeType: 'application/zip', buffer: zip.subarray(0, 4096) },
+      { name: 'notes.csv', mimeType: 'text/csv', buffer: Buffer.from('name,value\nfirst,1\n') },
+      { name: 'tail.zip', mimeType: 'application/zip', buffer: zip.subarray(zip.length - 4096) },
+    ];
+    const shown = s.page.locator('.errors > .notice.error');
+    const all = s.page.locator('.errors .notice.error');
+    for (const [i, file] of bad.entries()) {
+      await s.page.getByTestId('file-input').setInputFiles([file]);
+      await shown.filter({ hasText: file.name }).waitFor({ timeout: 60_000 });
+      expect(await all.count()).toBe(i + 1);
+    }
+    expect(await shown.count()).toBe(1);
+    const earlier = s.page.getByTestId('earlier-errors');
+    const summary = earlier.locator('summary');
+    expect(squash(await summary.textContent())).toBe('3 earlier problems');
+    expect(await earlier.getAttribute('open')).toBeNull();
+    expect(await earlier.locator('.notice').first().isVisible()).toBe(false);
+
+    // The same bad file again replaces its earlier notice rather than adding one.
+    await s.page.getByTestId('file-input').setInputFiles([bad[1]!]);
+    await shown.filter({ hasText: 'cut.zip' }).waitFor({ timeout: 60_000 });
+    expect(await all.count()).toBe(4);
+
+    // Keyboard: the summary is a tab stop after the newest error's Dismiss; Enter opens the earlier ones.
+    await shown.getByRole('button', { name: 'Dismiss this error' }).focus();
+    await s.page.keyboard.press('Tab');
+    expect(await summary.evaluate((el) => el === document.activeElement)).toBe(true);
+    await s.page.keyboard.press('Enter');
+    expect(await earlier.getAttribute('open')).not.toBeNull();
+    const texts = (await earlier.locator('.notice').allTextContents()).map(squash);
+    expect(texts.map((t) => ['tail.zip', 'notes.csv', 'empty.csv'].find((n) => t.includes(n)))).toEqual([
+      'tail.zip',
+      'notes.csv',
+      'empty.csv',
+    ]);
+    for (const notice of await earlier.locator('.notice').all()) expect(await notice.isVisible()).toBe(true);
+
+    await earlier.getByRole('button', { name: 'Dismiss the earlier problems' }).click();
+    expect(await all.count()).toBe(1);
+    expect(await s.page.getByTestId('earlier-errors').count()).toBe(0);
+    await shown.getByRole('button', { name: 'Dismiss this error' }).click();
+    expect(await all.count()).toBe(0);
+    await s.done();
+  });
 });

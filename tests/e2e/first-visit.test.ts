@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { listZip } from '../../src/lib/data/archive.ts';
 import { parseMetadata } from '../../src/lib/data/metadata.ts';
+import { PAGES } from '../../src/state/nav.svelte.ts';
 import { launchChromium, recordRequests } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import { PROJECT_ROOT } from '../helpers/zips.ts';
@@ -221,6 +222,32 @@ describe('a first-time visitor', () => {
     expect(await s.page.getByTestId('earlier-errors').count()).toBe(0);
     await shown.getByRole('button', { name: 'Dismiss this error' }).click();
     expect(await all.count()).toBe(0);
+    await s.done();
+  });
+
+  it('on a phone (375 px) every page tab is on screen, and the arrow keys still move between them', async () => {
+    const s = await open({ width: 375, height: 812 });
+    const tablist = s.page.getByRole('tablist', { name: 'Lesion Lab pages' });
+    const tabs = tablist.getByRole('tab');
+    const labels = PAGES.filter((p) => p.available).map((p) => p.label);
+    expect((await tabs.allTextContents()).map(squash)).toEqual(labels);
+    for (const tab of await tabs.all()) {
+      const box = (await tab.boundingBox())!;
+      const name = squash(await tab.textContent());
+      expect(box.x, name).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width, name).toBeLessThanOrEqual(375);
+    }
+    expect(await tablist.evaluate((el) => el.scrollWidth <= el.clientWidth)).toBe(true);
+
+    await s.page.getByRole('tab', { name: 'Data' }).focus();
+    await s.page.keyboard.press('ArrowRight');
+    expect(squash(await s.page.getByRole('tab', { selected: true }).textContent())).toBe('Explore');
+    await s.page.keyboard.press('End');
+    const last = labels.at(-1)!;
+    expect(squash(await s.page.getByRole('tab', { selected: true }).textContent())).toBe(last);
+    expect(await s.page.evaluate(() => document.activeElement?.textContent?.trim())).toBe(last);
+    await s.page.keyboard.press('ArrowRight');
+    expect(squash(await s.page.getByRole('tab', { selected: true }).textContent())).toBe('Data');
     await s.done();
   });
 });

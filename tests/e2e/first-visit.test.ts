@@ -250,4 +250,37 @@ describe('a first-time visitor', () => {
     expect(squash(await s.page.getByRole('tab', { selected: true }).textContent())).toBe('Data');
     await s.done();
   });
+
+  it('says “Available offline” only once the service worker is activated; a reload offline then opens the app', async () => {
+    const context = await browser.newContext();
+    // The worker's state at the moment the note appears, recorded in the page itself.
+    await context.addInitScript(() => {
+      const w = window as unknown as { __activeWorker?: ServiceWorker | null; __noteStates: string[] };
+      w.__noteStates = [];
+      void navigator.serviceWorker.ready.then((r) => (w.__activeWorker = r.active));
+      new MutationObserver(() => {
+        if (w.__noteStates.length > 0 || !document.querySelector('[data-testid="offline-ready"]')) return;
+        w.__noteStates.push(w.__activeWorker?.state ?? 'no active worker');
+      }).observe(document, { childList: true, subtree: true });
+    });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(app.origin);
+    await page.getByTestId('offline-ready').waitFor({ timeout: 120_000 });
+    expect(await page.evaluate(() => (window as unknown as { __noteStates: string[] }).__noteStates)).toEqual(
+      ['activated'],
+    );
+    // At once, as the walk did: offline, reload.
+    await context.setOffline(true);
+    try {
+      await page.reload();
+      await page.getByRole('tablist', { name: 'Lesion Lab pages' }).waitFor({ timeout: 60_000 });
+      await page.getByTestId('offline-ready').waitFor();
+    } finally {
+      await context.setOffline(false);
+    }
+    expect(errors).toEqual([]);
+    await context.close();
+  });
 });

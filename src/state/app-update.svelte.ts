@@ -26,15 +26,41 @@ export function updateWaitReason(work: { training: boolean; ingest: boolean }): 
   return null;
 }
 
+/**
+ * Resolves once the service worker of this page's scope has finished activating. Only then does a reload without
+ * a network open the app: Workbox reports "installed" (the precache is written) while the worker still has to
+ * activate, and a reload in that instant failed offline (seen once in the walk).
+ */
+async function serviceWorkerActivated(): Promise<void> {
+  const worker = (await navigator.serviceWorker.ready).active;
+  if (worker === null || worker.state === 'activated') return;
+  await new Promise<void>((resolve) => {
+    const check = () => {
+      if (worker.state !== 'activated') return;
+      worker.removeEventListener('statechange', check);
+      resolve();
+    };
+    worker.addEventListener('statechange', check);
+    check();
+  });
+}
+
 function createAppUpdate() {
   /** A newer version is installed and waiting for the user. */
   let available = $state(false);
-  /** This version is stored by the service worker: the app opens without a network from now on. */
+  /** This version is stored and its service worker active: the app opens without a network from now on. */
   let offlineReady = $state(
     typeof navigator !== 'undefined' &&
       'serviceWorker' in navigator &&
-      navigator.serviceWorker.controller !== null,
+      navigator.serviceWorker.controller?.state === 'activated',
   );
+  let offlineCheck: Promise<void> | null = null;
+  /** Says "Available offline" once the stored version's worker is activated, not as soon as it is installed. */
+  function whenOfflineReady() {
+    offlineCheck ??= serviceWorkerActivated().then(() => {
+      offlineReady = true;
+    });
+  }
   let registerError = $state<string | null>(null);
   let applying = $state(false);
   let applyUpdate: ((reloadPage?: boolean) => Promise<void>) | null = null;
@@ -65,12 +91,10 @@ function createAppUpdate() {
         onNeedRefresh: () => {
           available = true;
         },
-        onOfflineReady: () => {
-          offlineReady = true;
-        },
+        onOfflineReady: whenOfflineReady,
         onRegisteredSW: (_url, registration) => {
           if (!registration) return;
-          if (registration.active) offlineReady = true;
+          if (registration.active) whenOfflineReady();
           // Offline or the host unreachable: the check fails quietly and the next one tries again.
           setInterval(() => void registration.update().catch(() => undefined), UPDATE_CHECK_MS);
         },

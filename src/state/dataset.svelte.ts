@@ -59,6 +59,18 @@ export interface ShownError extends IngestError {
   id: number;
 }
 
+function sameProblem(a: IngestError, b: IngestError): boolean {
+  return (
+    a.code === b.code &&
+    a.message === b.message &&
+    a.fileName === b.fileName &&
+    a.url === b.url &&
+    a.entry === b.entry &&
+    a.line === b.line &&
+    a.column === b.column
+  );
+}
+
 /** A one-off message about what just happened (restored, forgotten, cancelled). */
 export interface DatasetNotice {
   kind: 'ok' | 'info' | 'warn';
@@ -93,8 +105,9 @@ function createDataset() {
 
   const eda = $derived<EdaView | null>(metadata ? buildEdaView(metadata) : null);
 
+  /** The same problem again (the same bad file dropped twice, a second busy refusal) replaces the first. */
   function addError(error: IngestError) {
-    errors = [...errors, { ...error, id: nextErrorId++ }];
+    errors = [...errors.filter((e) => !sameProblem(e, error)), { ...error, id: nextErrorId++ }];
   }
 
   function onEvent(event: IngestEvent) {
@@ -231,6 +244,17 @@ function createDataset() {
     },
     get openingUrl() {
       return openingUrl;
+    },
+    /**
+     * The dataset in use is the sample served with the app, alone: opened in this visit, or restored from a cache
+     * made of it. The sample holds the full metadata and a selection of the images, so rows without an image are
+     * expected there, not a problem.
+     */
+    get isSample(): boolean {
+      const sample = servedUrl(SAMPLE_PATH);
+      const sources: readonly { url?: string }[] =
+        files.length > 0 ? files : restored ? (cache?.sources ?? []) : [];
+      return sources.length === 1 && sources[0]?.url === sample;
     },
     /** Images the worker can cache now: matched in this visit (a restored dataset's images live only in the cache). */
     get cacheable(): number {
@@ -408,11 +432,11 @@ function createDataset() {
 
     /** Deletes every cache and forgets the files and metadata of this visit. */
     async forget() {
-      const before = errors.length;
+      const firstNew = nextErrorId;
       const removed = await run('forgetting', (c) => c.forget());
       if (removed === null) return;
       // A drop while forgetting was refused as busy: that message stays, or the files would vanish silently.
-      const during = errors.slice(before);
+      const during = errors.filter((e) => e.id >= firstNew);
       files = [];
       listing = null;
       metadata = null;

@@ -95,6 +95,8 @@ export interface DroppedFileInfo {
   size: number;
   lastModified: number;
   kind: 'zip' | 'metadata' | 'image' | 'other';
+  /** The same-origin URL the file was opened from (the sample, a pack); absent for a dropped file. */
+  url?: string;
 }
 
 export interface ListingSummary {

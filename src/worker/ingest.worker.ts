@@ -334,6 +334,7 @@ async function addFiles(
       size: f.size,
       lastModified: f.lastModified,
       kind: isZip(f) ? 'zip' : fileKind(f.name),
+      ...(options.url !== undefined ? { url: options.url } : {}),
     }));
     if (options.url !== undefined) {
       const earlier = session.fromUrls.get(options.url);
@@ -465,10 +466,11 @@ async function startCaching(
   const started = performance.now();
   const items = match.matched;
   const n = items.length;
-  const sources = session.files.map(({ name, size: bytes, lastModified }) => ({
+  const sources = session.files.map(({ name, size: bytes, lastModified, url }) => ({
     name,
     size: bytes,
     lastModified,
+    ...(url !== undefined ? { url } : {}),
   }));
   // An interrupted run of the same images at this size (closed tab, crash, storage full) is continued: the images
   // its journal names are on disk and are not read again.

@@ -118,6 +118,81 @@ describe('Data page parts', () => {
     expect(items[2]).toMatch(/^240 duplicate copies skipped\./);
   });
 
+  it('says the sample’s rows without an image as information, not as a warning', () => {
+    const metadata = parseMetadata(csv, 'HAM10000_metadata.csv');
+    const ids = manifest
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((line) => line.split(',')[0] as string);
+    const listing = listLooseFiles(ids.map((id) => ({ name: `${id}.jpg`, path: `${id}.jpg`, size: 1 })));
+    const { report } = matchImages(metadata.records, listing);
+    const rows = metadata.records.length.toLocaleString('en-US');
+    const without = (metadata.records.length - ids.length).toLocaleString('en-US');
+    const root = render(MatchReport, { report, sample: true });
+    const items = Array.from(root.querySelectorAll('li'));
+    expect(squash(items[0]?.textContent)).toMatch(
+      new RegExp(
+        `^The sample has 240 of the ${rows} metadata rows’ images; the other ${without} rows still feed Explore’s counts\\.`,
+      ),
+    );
+    expect(root.querySelectorAll('li.attention')).toHaveLength(0);
+    expect(squash(root.textContent)).not.toContain('have no image');
+    cleanup();
+    // Someone's own data: the same rows are a warning.
+    const own = render(MatchReport, { report });
+    expect(squash(own.querySelector('li.attention')?.textContent)).toMatch(
+      new RegExp(`^${without} rows have no image`),
+    );
+  });
+
+  it('keeps the newest error in view and folds the earlier ones, each still readable and dismissable', async () => {
+    const messages = [
+      ['empty.csv', 'the file is empty'],
+      ['cut.zip', "isn't a readable zip file"],
+      ['notes.csv', 'missing required column "dx"'],
+      ['tail.zip', "isn't a readable zip file either"],
+    ] as const;
+    let errors = messages.map(([fileName, message], i) => ({
+      id: i + 1,
+      code: fileName.endsWith('.zip') ? ('archive' as const) : ('metadata' as const),
+      message,
+      fileName,
+    }));
+    const dismissed: number[] = [];
+    const root = render(ErrorList, { errors, ondismiss: (id: number) => dismissed.push(id) });
+    const inView = root.querySelectorAll('.errors > .notice.error');
+    expect(inView).toHaveLength(1);
+    expect(inView[0]?.textContent).toContain('tail.zip');
+    const details = root.querySelector('details') as HTMLDetailsElement;
+    const summary = details.querySelector('summary') as HTMLElement;
+    expect(squash(summary.textContent)).toBe('3 earlier problems');
+    expect(details.open).toBe(false);
+    // Newest first under the summary; every message is in the page.
+    const folded = Array.from(details.querySelectorAll('.notice.error')).map((n) => squash(n.textContent));
+    expect(folded.map((t) => messages.find(([name]) => t.includes(name))?.[0])).toEqual([
+      'notes.csv',
+      'cut.zip',
+      'empty.csv',
+    ]);
+    // Keyboard: Tab from the newest error's Dismiss reaches the summary; Enter opens it.
+    (inView[0]?.querySelector('button') as HTMLButtonElement).focus();
+    await userEvent.keyboard('{Tab}');
+    expect(document.activeElement).toBe(summary);
+    await userEvent.keyboard('{Enter}');
+    expect(details.open).toBe(true);
+    (details.querySelector('.notice.error button') as HTMLButtonElement).click();
+    expect(dismissed).toEqual([3]);
+    (Array.from(details.querySelectorAll('button')).at(-1) as HTMLButtonElement).click();
+    expect(dismissed).toEqual([3, 3, 2, 1]);
+    cleanup();
+    // One error: no disclosure.
+    errors = errors.slice(0, 1);
+    const single = render(ErrorList, { errors, ondismiss: () => {} });
+    expect(single.querySelectorAll('.notice.error')).toHaveLength(1);
+    expect(single.querySelector('details')).toBeNull();
+  });
+
   it('moves between all eight pages with the arrow keys, Home and End', async () => {
     const root = render(TabNav, {});
     const tabs = Array.from(root.querySelectorAll('[role="tab"]'));

@@ -87,6 +87,47 @@ describe('a teacher’s lesson file is refused with the place at fault', () => {
     expect(() => parseLesson('{"format": ', 'mine.json')).toThrow(/^mine\.json: is not valid JSON \(/);
   });
 
+  it('a binary file (a zip, a JPEG) is not a lesson file, said without quoting its bytes', () => {
+    // As File.text() reads it: UTF-8, invalid bytes as U+FFFD.
+    const asText = (path: string) => new TextDecoder().decode(readFileSync(path));
+    const zip = asText(join(import.meta.dirname, '..', '..', 'public', 'samples', 'ham10000-sample.zip'));
+    const jpeg = asText(
+      join(
+        import.meta.dirname,
+        '..',
+        '..',
+        '..',
+        'shared',
+        'data',
+        'ham10000',
+        'all-200x150',
+        'ISIC_0024306.jpg',
+      ),
+    );
+    const expected = (name: string) =>
+      `${name} is not a lesson file: it holds binary data, not text. A lesson is a .json text file (the format is ` +
+      'in the README, “Writing a lesson”); the built-in lessons on the Learn page are examples';
+    // The whole pack is over the size limit; a piece of it, and a JPEG, are not.
+    for (const [name, text] of [
+      ['ham10000-sample.zip', zip],
+      ['random.zip', zip.slice(500, 8000)],
+      ['ISIC_0024306.jpg', jpeg],
+    ] as const) {
+      let error: unknown = null;
+      try {
+        parseLesson(text, name);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(LessonError);
+      expect((error as LessonError).message).toBe(expected(name));
+    }
+    // Text that is broken JSON keeps the parser's words, accented text included.
+    expect(() => parseLesson('{"title": "Leçon", ', 'leçon.json')).toThrow(
+      /^leçon\.json: is not valid JSON \(/,
+    );
+  });
+
   it('another kind of JSON file', () => {
     expect(() => parseLesson('{"modelTopology": {}}', 'model.json')).toThrow(
       'model.json: modelTopology: is not a known field (known: format, version, id, title, summary, base, experiments, steps)',

@@ -31,6 +31,8 @@ export interface CacheSource {
   name: string;
   size: number;
   lastModified: number;
+  /** The same-origin URL the file was opened from (the sample, a pack); absent for a dropped file. */
+  url?: string;
 }
 
 export interface CacheIndex {
@@ -201,7 +203,8 @@ export function parseCacheIndex(text: string, expectedSize?: ImageSize): CacheIn
       !isRecord(s) ||
       typeof s.name !== 'string' ||
       typeof s.size !== 'number' ||
-      typeof s.lastModified !== 'number'
+      typeof s.lastModified !== 'number' ||
+      (s.url !== undefined && typeof s.url !== 'string')
     ) {
       fail('a source of the index is malformed');
     }

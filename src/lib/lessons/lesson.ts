@@ -101,8 +101,9 @@ export class LessonError extends Error {
     readonly fileName: string,
     readonly path: string,
     readonly reason: string,
+    message = `${fileName}: ${path ? `${path}: ` : ''}${reason}`,
   ) {
-    super(`${fileName}: ${path ? `${path}: ` : ''}${reason}`);
+    super(message);
     this.name = 'LessonError';
   }
 }
@@ -308,14 +309,40 @@ export function readLesson(value: Json, fileName: string): Lesson {
 /** Largest lesson file read; a lesson is a few kB of text. */
 export const MAX_LESSON_BYTES = 256 * 1024;
 
+/**
+ * Whether text that failed to parse as JSON is a binary file's bytes (a zip, an image) rather than broken JSON:
+ * invalid UTF-8 (decoded as U+FFFD) or control characters that no text file holds. Its parser message would quote
+ * those bytes, which tell the user nothing.
+ */
+export function looksBinary(text: string): boolean {
+  const end = Math.min(text.length, 4096);
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0xfffd || c === 0x7f || (c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d))
+      return true;
+  }
+  return false;
+}
+
+/** A binary file (a zip, an image) given as a lesson: said plainly, without quoting its bytes. */
+function notALesson(fileName: string): LessonError {
+  const reason =
+    'is not a lesson file: it holds binary data, not text. A lesson is a .json text file (the format is in the ' +
+    'README, “Writing a lesson”); the built-in lessons on the Learn page are examples';
+  return new LessonError(fileName, '', reason, `${fileName} ${reason}`);
+}
+
 /** Parses a lesson file's text (a dropped file or a fetched URL). */
 export function parseLesson(text: string, fileName: string): Lesson {
-  if (text.length > MAX_LESSON_BYTES)
+  if (text.length > MAX_LESSON_BYTES) {
+    if (looksBinary(text)) throw notALesson(fileName);
     throw new LessonError(fileName, '', `is ${text.length} characters; a lesson file is at most 256 kB`);
+  }
   let json: Json;
   try {
     json = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
+    if (looksBinary(text)) throw notALesson(fileName);
     throw new LessonError(fileName, '', `is not valid JSON (${(error as Error).message})`);
   }
   return readLesson(json, fileName);

@@ -9,8 +9,9 @@
  * EXIF orientation are ignored, as Keras/PIL (the seed's loader) ignore them, so the cache matches what the seed
  * trained on. Two ways get there:
  * - JPEGs, where the browser has WebCodecs' ImageDecoder: the browser decodes (libjpeg-turbo), VideoFrame.copyTo
- *   hands over RGBA, and squashRgba (src/lib/data/squash-rgba.ts) resizes in JavaScript. `bench decode` measured
- *   this at under half the CPU time per image of the second way, with the same pixels to within 2 levels.
+ *   hands over RGBA, and squashRgba (src/lib/data/squash-rgba.ts) resizes in JavaScript, in fixed point.
+ *   `bench decode` measured this at under half the CPU time per image of the second way, with the same pixels to
+ *   within 2 levels.
  * - Anything else (PNGs, browsers without ImageDecoder or VideoFrame.copyTo to RGBA, a JPEG whose frame comes
  *   rotated by its EXIF orientation, a JPEG ImageDecoder refuses): createImageBitmap(blob, {resizeWidth,
  *   resizeHeight, resizeQuality: 'high'}), drawn onto a 2D OffscreenCanvas to read the pixels back.

@@ -31,8 +31,8 @@ const bytesOf = (i: number): ArrayBuffer => (buffers[i % buffers.length] as Arra
 /**
  * The timed loops' inputs, copied before the timing: each image's bytes are transferred to a worker, so each needs
  * its own buffer, and making it is the harness's stand-in for reading the zip (Pillow's loop reads from memory
- *  too). On this machine a fresh 80 kB buffer costs ~0.7–1.3 ms of page faults, as much as a third of a
- * decode, so copying inside the loop would charge the decoder for it.
+ * too). On this machine a fresh 80 kB buffer costs ~0.7–1.3 ms of page faults, as much as a third of a decode, so
+ * copying inside the loop would charge the decoder for it.
  */
 let inputs: ArrayBuffer[] = [];
 

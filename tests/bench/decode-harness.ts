@@ -71,8 +71,10 @@ async function runApp(count: number, size: ImageSize) {
   const inFlight = new Set<Promise<unknown>>();
   for (let i = 0; i < count; i++) {
     while (inFlight.size >= window) await Promise.race(inFlight);
+    // The pixels go back to the pool once received, as the ingest gives them back once written.
     const task: Promise<unknown> = pool
       .decode(new Uint8Array(takeInput(i)), size)
+      .then((pixels) => pool.recycle(pixels))
       .finally(() => inFlight.delete(task));
     inFlight.add(task);
   }

@@ -9,8 +9,9 @@
  * EXIF orientation are ignored, as Keras/PIL (the seed's loader) ignore them, so the cache matches what the seed
  * trained on. Two ways get there:
  * - JPEGs, where the browser has WebCodecs' ImageDecoder: the browser decodes (libjpeg-turbo), VideoFrame.copyTo
- *   hands over RGBA, and squashRgba (src/lib/data/squash-rgba.ts) resizes in JavaScript. `bench decode` measured
- *   this at under half the CPU time per image of the second way, with the same pixels to within 2 levels.
+ *   hands over RGBA, and squashRgba (src/lib/data/squash-rgba.ts) resizes in JavaScript, in fixed point.
+ *   `bench decode` measured this at under half the CPU time per image of the second way, with the same pixels to
+ *   within 2 levels.
  * - Anything else (PNGs, browsers without ImageDecoder or VideoFrame.copyTo to RGBA, a JPEG whose frame comes
  *   rotated by its EXIF orientation, a JPEG ImageDecoder refuses): createImageBitmap(blob, {resizeWidth,
  *   resizeHeight, resizeQuality: 'high'}), drawn onto a 2D OffscreenCanvas to read the pixels back.
@@ -83,7 +84,11 @@ function isJpeg(bytes: Uint8Array): boolean {
  * The JPEG through ImageDecoder and squashRgba, or null when this way does not apply to it (see the file's comment);
  * the caller then takes the bitmap way, which also words the error when the bytes are no image.
  */
-async function decodeWithImageDecoder(bytes: Uint8Array, size: number): Promise<Uint8Array | null> {
+async function decodeWithImageDecoder(
+  bytes: Uint8Array,
+  size: number,
+  into?: ArrayBuffer,
+): Promise<Uint8Array | null> {
   let frame: VideoFrame;
   try {
     const decoder = new ImageDecoder({ data: bytes, type: 'image/jpeg', colorSpaceConversion: 'none' });
@@ -108,7 +113,9 @@ async function decodeWithImageDecoder(bytes: Uint8Array, size: number): Promise<
         copyToRgba = false;
         return null;
       }
-      return squashRgba(rgba, width, height, size);
+      const reused =
+        into !== undefined && into.byteLength === size * size * 3 ? new Uint8Array(into) : undefined;
+      return squashRgba(rgba, width, height, size, reused);
     } finally {
       giveBackRgba(rgba);
     }
@@ -117,12 +124,19 @@ async function decodeWithImageDecoder(bytes: Uint8Array, size: number): Promise<
   }
 }
 
-/** The image squashed to `size`×`size`, as RGB bytes (row-major, no alpha). Rejects when it is not an image. */
-export async function decodeSquare(image: Blob | ArrayBuffer, size: number): Promise<Uint8Array> {
+/**
+ * The image squashed to `size`×`size`, as RGB bytes (row-major, no alpha). Rejects when it is not an image. The
+ * JPEG way writes them into `into` when it holds size·size·3 bytes (a decoder reuses answered buffers that way).
+ */
+export async function decodeSquare(
+  image: Blob | ArrayBuffer,
+  size: number,
+  into?: ArrayBuffer,
+): Promise<Uint8Array> {
   if (copyToRgba) {
     const bytes = new Uint8Array(image instanceof Blob ? await image.arrayBuffer() : image);
     if (isJpeg(bytes)) {
-      const pixels = await decodeWithImageDecoder(bytes, size);
+      const pixels = await decodeWithImageDecoder(bytes, size, into);
       if (pixels !== null) return pixels;
     }
     return decodeWithBitmap(image instanceof Blob ? image : new Blob([bytes]), size);

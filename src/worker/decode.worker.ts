@@ -12,8 +12,8 @@ import type { DecodeRequest, DecodeResponse } from './ingest-protocol.ts';
 
 const scope = self as unknown as DedicatedWorkerGlobalScope;
 
-async function decode(bytes: ArrayBuffer, size: number): Promise<ArrayBuffer> {
-  return (await decodeSquare(bytes, size)).buffer as ArrayBuffer;
+async function decode(bytes: ArrayBuffer, size: number, into?: ArrayBuffer): Promise<ArrayBuffer> {
+  return (await decodeSquare(bytes, size, into)).buffer as ArrayBuffer;
 }
 
 type Reply = (message: DecodeResponse, transfer?: Transferable[]) => void;
@@ -28,7 +28,7 @@ async function handle(request: DecodeRequest, reply: Reply): Promise<void> {
     return;
   }
   try {
-    const pixels = await decode(request.bytes, request.size);
+    const pixels = await decode(request.bytes, request.size, request.into);
     reply({ type: 'decoded', id: request.id, pixels }, [pixels]);
   } catch (error) {
     const message =

@@ -567,6 +567,8 @@ async function startCaching(
           progress.update(decoding, ++decoded);
           const w0 = performance.now();
           writer.writeImage(slot, rgb);
+          // Written (synchronously): the buffer goes back to carry a later image's pixels.
+          pool.recycle(rgb);
           done.add(slot);
           writeSeconds += (performance.now() - w0) / 1000;
           progress.update(caching, ++written);

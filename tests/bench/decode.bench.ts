@@ -12,14 +12,24 @@
  * ingest test's reference decode (jpeg-js + resizeRgb 'catmull-rom'). Prints one JSON object:
  *
  *   pillow              {images, seconds, cpu_seconds, cpu_ms_per_image, images_per_second, size, filter, pillow}
- *   app                 {decoders, seconds, cpu_seconds, cpu_ms_per_image, images_per_second}: the ingest's path,
- *                       decoders = ingest's default; cpu_seconds are all of Chromium's processes' (/proc) over the run
+ *   app                 {decoders, seconds, cpu_seconds, cpu_ms_per_image, minor_faults_per_image,
+ *                       images_per_second}: the ingest's path, decoders = ingest's default; cpu_seconds (and the
+ *                       minor page faults) are all of Chromium's processes' (/proc) over the timed loop only, as
+ *                       Pillow's: the workers are started and warmed up, and each image's input buffer is copied
+ *                       (the harness's stand-in for reading the zip), before it. Page faults matter on VMs where
+ *                       a first touch of fresh memory is slow (here ~30 µs a 4 kB page: ~0.7 ms for an 80 kB buffer).
  *   app_one_decoder     the same with one decoder (one core's worth, as Pillow)
+ *   app_vs_reference    the app's pixels against the ingest test's reference decode, {images, mean_abs,
+ *                       worst_image_mean_abs, max_abs} (tolerance 1, 1.5, 12)
  *   ratio               app.images_per_second / pillow.images_per_second (> 1: the app is faster)
  *   ratio_one_decoder   app_one_decoder / pillow
  *   cpu_ratio           pillow.cpu_ms_per_image / app.cpu_ms_per_image (> 1: the app spends less CPU per image).
  *                       Unlike the rates, CPU time per image barely moves with the load other jobs put on the
  *                       machine: the rates compare only on a quiet machine, this compares on a busy one too.
+ *   one_decoder_per_core_vs_one_pillow
+ *                       pillow.cpu_ms_per_image · app.decoders / app.cpu_ms_per_image: the app's rate with each
+ *                       decoder on a core of its own against one Pillow process's on one core (> 1: the app's
+ *                       decoders, one per core, out-decode one Pillow process). cpu_ratio is the per-core parity.
  *   variants            {name: {images_per_second, cpu_ms_per_image, workers, images, vs_app, vs_reference,
  *                       app_vs_reference, decoded_size}}; the diffs are {mean_abs, worst_image_mean_abs, max_abs}
  *                       in 8-bit levels over `images` files spread over the set (the ingest test's tolerance:
@@ -51,13 +61,12 @@ function option(args: string[], name: string): string | undefined {
 
 interface Harness {
   load(): Promise<number>;
-  appDecode(count: number, size: number, decoders: number): Promise<{ seconds: number; decoders: number }>;
-  variantDecode(
-    variant: string,
-    count: number,
-    size: number,
-    workers: number,
-  ): Promise<{ seconds: number; workers: number }>;
+  startApp(count: number, size: number, decoders: number): Promise<void>;
+  runApp(count: number, size: number): Promise<{ seconds: number; decoders: number }>;
+  stopApp(): void;
+  startVariant(variant: string, count: number, size: number, workers: number): Promise<void>;
+  runVariant(count: number, size: number): Promise<{ seconds: number; workers: number }>;
+  stopVariant(): void;
   pixelDiff(variant: string, size: number, images: number): Promise<Record<string, unknown>>;
   decoders: number;
 }
@@ -109,8 +118,12 @@ export async function bench(args: string[]) {
     await page.setInputFiles('#jpegs', files);
     type Call =
       | { fn: 'load' }
-      | { fn: 'appDecode'; count: number; size: number; decoders: number }
-      | { fn: 'variantDecode'; variant: string; count: number; size: number; workers: number }
+      | { fn: 'startApp'; count: number; size: number; decoders: number }
+      | { fn: 'runApp'; count: number; size: number }
+      | { fn: 'stopApp' }
+      | { fn: 'startVariant'; variant: string; count: number; size: number; workers: number }
+      | { fn: 'runVariant'; count: number; size: number }
+      | { fn: 'stopVariant' }
       | { fn: 'pixelDiff'; variant: string; size: number; images: number };
     // One entry point into the harness: page.evaluate runs outside the page's CSP, which forbids eval.
     const call = <T>(request: Call): Promise<T> =>
@@ -119,10 +132,18 @@ export async function bench(args: string[]) {
         switch (r.fn) {
           case 'load':
             return h.load();
-          case 'appDecode':
-            return h.appDecode(r.count, r.size, r.decoders);
-          case 'variantDecode':
-            return h.variantDecode(r.variant, r.count, r.size, r.workers);
+          case 'startApp':
+            return h.startApp(r.count, r.size, r.decoders);
+          case 'runApp':
+            return h.runApp(r.count, r.size);
+          case 'stopApp':
+            return Promise.resolve(h.stopApp());
+          case 'startVariant':
+            return h.startVariant(r.variant, r.count, r.size, r.workers);
+          case 'runVariant':
+            return h.runVariant(r.count, r.size);
+          case 'stopVariant':
+            return Promise.resolve(h.stopVariant());
           case 'pixelDiff':
             return h.pixelDiff(r.variant, r.size, r.images);
         }
@@ -132,21 +153,45 @@ export async function bench(args: string[]) {
       () => (globalThis as unknown as { benchDecode: Harness }).benchDecode.decoders,
     );
     const rate = (r: { seconds: number }) => count / r.seconds;
-    const chromiumCpuSeconds = () => chromiumProcesses().reduce((sum, p) => sum + p.cpuTicks, 0) / 100;
+    const chromiumUsage = () =>
+      chromiumProcesses().reduce(
+        (sum, p) => ({ cpuSeconds: sum.cpuSeconds + p.cpuTicks / 100, faults: sum.faults + p.minorFaults }),
+        { cpuSeconds: 0, faults: 0 },
+      );
     const withCpu = async <T extends { seconds: number }>(run: () => Promise<T>) => {
-      const before = chromiumCpuSeconds();
+      const before = chromiumUsage();
       const result = await run();
-      const cpuSeconds = chromiumCpuSeconds() - before;
-      return { ...result, cpu_seconds: cpuSeconds, cpu_ms_per_image: (1000 * cpuSeconds) / count };
+      const after = chromiumUsage();
+      const cpuSeconds = after.cpuSeconds - before.cpuSeconds;
+      return {
+        ...result,
+        cpu_seconds: cpuSeconds,
+        cpu_ms_per_image: (1000 * cpuSeconds) / count,
+        minor_faults_per_image: (after.faults - before.faults) / count,
+      };
     };
-    const appRun = await withCpu(() => call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders }));
+    // Only the timed loop counts, as in decode_pillow.py: start and warm-up come first, stop after.
+    const timedApp = async (n: number) => {
+      await call({ fn: 'startApp', count, size, decoders: n });
+      try {
+        return await withCpu(() => call<{ seconds: number }>({ fn: 'runApp', count, size }));
+      } finally {
+        await call({ fn: 'stopApp' });
+      }
+    };
+    const appRun = await timedApp(decoders);
     const app = { decoders, ...appRun, images_per_second: rate(appRun) };
     log(`app: ${app.images_per_second.toFixed(1)} images/s with ${decoders} decoders`);
-    const oneRun = await withCpu(() =>
-      call<{ seconds: number }>({ fn: 'appDecode', count, size, decoders: 1 }),
-    );
+    const oneRun = await timedApp(1);
     const appOne = { ...oneRun, decoders: 1, images_per_second: rate(oneRun) };
     log(`app, one decoder: ${appOne.images_per_second.toFixed(1)} images/s`);
+    const appPixels = await call<{ app_vs_reference: unknown; images: number }>({
+      fn: 'pixelDiff',
+      variant: 'app',
+      size,
+      images: 30,
+    });
+    log(`app vs reference: ${JSON.stringify(appPixels.app_vs_reference)}`);
     const variants: Record<string, unknown> = {};
     const stages: Record<string, unknown> = {};
     const chosen = option(args, 'variants')?.split(',') ?? VARIANTS;
@@ -156,12 +201,14 @@ export async function bench(args: string[]) {
     if (!args.includes('--no-variants')) {
       for (const variant of chosen) {
         try {
+          await call({ fn: 'startVariant', variant, count, size, workers: decoders });
           const run = await withCpu(() =>
-            call<{ seconds: number }>({ fn: 'variantDecode', variant, count, size, workers: decoders }),
-          );
+            call<{ seconds: number }>({ fn: 'runVariant', count, size }),
+          ).finally(() => call({ fn: 'stopVariant' }));
           const timing = {
             images_per_second: rate(run),
             cpu_ms_per_image: run.cpu_ms_per_image,
+            minor_faults_per_image: run.minor_faults_per_image,
             workers: decoders,
           };
           if (isStage(variant)) {
@@ -195,9 +242,11 @@ export async function bench(args: string[]) {
       pillow,
       app,
       app_one_decoder: appOne,
+      app_vs_reference: { images: appPixels.images, ...(appPixels.app_vs_reference as object) },
       ratio: app.images_per_second / pillow.images_per_second,
       ratio_one_decoder: appOne.images_per_second / pillow.images_per_second,
       cpu_ratio: pillow.cpu_ms_per_image / app.cpu_ms_per_image,
+      one_decoder_per_core_vs_one_pillow: (pillow.cpu_ms_per_image * decoders) / app.cpu_ms_per_image,
       variants,
       stages,
       hardware_concurrency: availableParallelism(),

@@ -9,23 +9,29 @@ export interface ChromiumProcess {
   renderer: boolean;
   /** utime + stime, in clock ticks (USER_HZ, 100 a second on Linux). */
   cpuTicks: number;
+  /** Minor page faults (first touches of fresh memory), all threads, ended ones included. */
+  minorFaults: number;
   rssMb: number;
 }
 
 /** The processes descended from this Node process (the launched Chromium's). */
 export function chromiumProcesses(): ChromiumProcess[] {
-  const info = new Map<number, { ppid: number; cpuTicks: number; renderer: boolean; rssMb: number }>();
+  const info = new Map<
+    number,
+    { ppid: number; cpuTicks: number; minorFaults: number; renderer: boolean; rssMb: number }
+  >();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const pid = Number(name);
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised command name: 3 state, 4 ppid, … 14 utime, 15 stime.
+      // Fields after the parenthesised command name: 3 state, 4 ppid, … 10 minflt, … 14 utime, 15 stime.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
       info.set(pid, {
         ppid: Number(fields[1]),
         cpuTicks: Number(fields[11]) + Number(fields[12]),
+        minorFaults: Number(fields[7]),
         renderer: readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--type=renderer'),
         rssMb: rss ? Number(rss[1]) / 1024 : 0,
       });
@@ -41,7 +47,13 @@ export function chromiumProcesses(): ChromiumProcess[] {
   };
   return [...info]
     .filter(([pid]) => ours(pid))
-    .map(([pid, p]) => ({ pid, renderer: p.renderer, cpuTicks: p.cpuTicks, rssMb: p.rssMb }));
+    .map(([pid, p]) => ({
+      pid,
+      renderer: p.renderer,
+      cpuTicks: p.cpuTicks,
+      minorFaults: p.minorFaults,
+      rssMb: p.rssMb,
+    }));
 }
 
 export interface RendererSampler {

@@ -1,59 +1,96 @@
 /**
- * The decode workers' resize: a decoded RGBA image squashed to size×size RGB with the Catmull–Rom filter, giving
- * exactly the bytes of `resizeRgb(image, size, size, 'catmull-rom')` (src/lib/data/resize.ts, the reference the
- * tests hold the cache to) about ten times faster. resizeRgb is written to be read; this one precomputes each
- * output pixel's four clamped source offsets once per source size and unrolls the taps, with the same float32
- * rounding steps, so the two agree to the bit (tests/unit/squash-rgba.test.ts).
+ * The decode workers' resize: a decoded RGBA image squashed to size×size RGB with the Catmull–Rom filter, the
+ * filter of the reference `resizeRgb(image, size, size, 'catmull-rom')` (src/lib/data/resize.ts) the tests hold
+ * the cache to. resizeRgb is written to be read, in floats; this one is written to be fast, in integers:
+ * - each output coordinate's four clamped source offsets and weights are computed once per (source, size) pair;
+ *   the weights are fixed-point, WEIGHT_BITS fractional bits, rounded so that every four sum to exactly 1;
+ * - the horizontal pass reads each source pixel as one 32-bit load and keeps its result in an Int16Array with
+ *   MID_BITS fractional bits (at most 255 · 1.125 · 2^6 = 18,360 — the Catmull–Rom overshoot is 1/8 at most —,
+ *   so it fits, and the buffer is half the size of float32's);
+ * - the vertical pass sums four Int16 rows times 14-bit weights in int32 (at most 18,360 · 1.25 · 2^14 ≈ 3.8e8),
+ *   rounds with a shift and lets a Uint8ClampedArray clamp to 0–255.
+ * Fixed point is not resizeRgb to the bit: a sample whose exact value lies within a few hundredths of a level of
+ * .5 may round the other way, so a byte can differ by 1 (tests/unit/squash-rgba.test.ts measures how many, on
+ * real images). The cache's tolerance against the reference decode is 1 level on average (ingest.test.ts).
  */
 import { catmullRom } from './resize.ts';
 
+const WEIGHT_BITS = 14;
+const MID_BITS = 6;
+/** The horizontal pass's rounding shift: from WEIGHT_BITS fractional bits down to MID_BITS. */
+const H_SHIFT = WEIGHT_BITS - MID_BITS;
+/** The vertical pass's rounding shift: from MID_BITS + WEIGHT_BITS fractional bits down to whole levels. */
+const V_SHIFT = MID_BITS + WEIGHT_BITS;
+
+// Where R, G and B sit in a pixel read as one 32-bit integer (RGBA bytes in memory order).
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+const R_SHIFT = LITTLE_ENDIAN ? 0 : 24;
+const G_SHIFT = LITTLE_ENDIAN ? 8 : 16;
+const B_SHIFT = LITTLE_ENDIAN ? 16 : 8;
+
 interface Plan {
-  /** Per output coordinate, the 4 source indices its taps read (already clamped to the image). */
-  index: Int32Array;
-  /** Per output coordinate, its 4 normalised weights (float32, as resizeRgb's). */
-  weight: Float32Array;
+  /** Per output coordinate, the 4 source offsets its taps read (clamped to the image), times `stride`. */
+  offset: Int32Array;
+  /** Per output coordinate, its 4 weights in fixed point (WEIGHT_BITS fractional bits), summing to 1 exactly. */
+  weight: Int32Array;
 }
 
-function planOf(srcLen: number, dstLen: number): Plan {
+function planOf(srcLen: number, dstLen: number, stride: number): Plan {
   const scale = srcLen / dstLen;
-  const index = new Int32Array(dstLen * 4);
-  const weight = new Float32Array(dstLen * 4);
+  const one = 1 << WEIGHT_BITS;
+  const offset = new Int32Array(dstLen * 4);
+  const weight = new Int32Array(dstLen * 4);
+  const exact = [0, 0, 0, 0];
   for (let i = 0; i < dstLen; i++) {
     const centre = (i + 0.5) * scale - 0.5;
     const first = Math.floor(centre) - 1;
     let total = 0;
     for (let k = 0; k < 4; k++) {
       const w = catmullRom(centre - (first + k));
-      weight[i * 4 + k] = w;
+      exact[k] = w;
       total += w;
       const s = first + k;
-      index[i * 4 + k] = s < 0 ? 0 : s >= srcLen ? srcLen - 1 : s;
+      offset[i * 4 + k] = (s < 0 ? 0 : s >= srcLen ? srcLen - 1 : s) * stride;
     }
-    for (let k = 0; k < 4; k++) weight[i * 4 + k] = (weight[i * 4 + k] as number) / total;
+    // Rounded weights may miss 1 by a unit or two; the largest weight takes the rest, so flat areas stay exact.
+    let sum = 0;
+    let largest = 0;
+    for (let k = 0; k < 4; k++) {
+      const w = Math.round(((exact[k] as number) / total) * one);
+      weight[i * 4 + k] = w;
+      sum += w;
+      if (Math.abs(w) > Math.abs(weight[i * 4 + largest] as number)) largest = k;
+    }
+    weight[i * 4 + largest] = (weight[i * 4 + largest] as number) + one - sum;
   }
-  return { index, weight };
+  return { offset, weight };
 }
 
 const plans = new Map<string, Plan>();
 // The horizontal pass's output, kept between calls: allocating (and zeroing) it each time costs as much as a pass.
-let scratch = new Float32Array(0);
+let scratch = new Int16Array(0);
 
-function cachedPlan(srcLen: number, dstLen: number): Plan {
-  const key = `${srcLen}>${dstLen}`;
+function cachedPlan(srcLen: number, dstLen: number, stride: number): Plan {
+  const key = `${srcLen}>${dstLen}x${stride}`;
   let plan = plans.get(key);
   if (plan === undefined) {
-    plan = planOf(srcLen, dstLen);
+    plan = planOf(srcLen, dstLen, stride);
     plans.set(key, plan);
   }
   return plan;
 }
 
-/** `rgba` (width·height·4 bytes, row-major; alpha ignored) squashed to size×size RGB bytes. */
+/**
+ * `rgba` (width·height·4 bytes, row-major; alpha ignored) squashed to size×size RGB bytes, written into `into`
+ * when it is given (it must hold size·size·3 bytes; a decoder reuses its output buffers that way), else into a
+ * new buffer.
+ */
 export function squashRgba(
   rgba: Uint8Array | Uint8ClampedArray,
   width: number,
   height: number,
   size: number,
+  into?: Uint8Array,
 ): Uint8Array {
   if (!Number.isInteger(size) || size < 1)
     throw new RangeError(`size must be a positive integer, got ${size}`);
@@ -62,67 +99,85 @@ export function squashRgba(
       `pixel buffer holds ${rgba.length} bytes, expected ${width}x${height}x4 = ${width * height * 4}`,
     );
   }
-  const px = cachedPlan(width, size);
-  const py = cachedPlan(height, size);
   const rowLen = size * 3;
+  if (into !== undefined && into.length !== size * rowLen) {
+    throw new RangeError(
+      `output buffer holds ${into.length} bytes, expected ${size}x${size}x3 = ${size * rowLen}`,
+    );
+  }
+  // One 32-bit load per pixel needs the pixels 4-byte aligned; a view that is not gets copied first.
+  const aligned = rgba.byteOffset % 4 === 0 ? rgba : rgba.slice();
+  const pixels = new Int32Array(aligned.buffer, aligned.byteOffset, width * height);
+  const px = cachedPlan(width, size, 1);
+  const py = cachedPlan(height, size, rowLen);
 
-  // Horizontal pass: every source row to `size` RGB floats. Sums in float64, stored as float32 (as resizeRgb).
-  if (scratch.length < height * rowLen) scratch = new Float32Array(height * rowLen);
+  // Horizontal pass: every source row to `size` RGB samples with MID_BITS fractional bits.
+  if (scratch.length < height * rowLen) scratch = new Int16Array(height * rowLen);
   const mid = scratch;
-  const xi = px.index;
+  const xo = px.offset;
   const xw = px.weight;
+  const half = 1 << (H_SHIFT - 1);
   for (let y = 0; y < height; y++) {
-    const rowIn = y * width * 4;
+    const rowIn = y * width;
     let o = y * rowLen;
-    for (let x = 0, t = 0; x < size; x++, t += 4, o += 3) {
-      const p0 = rowIn + (xi[t] as number) * 4;
-      const p1 = rowIn + (xi[t + 1] as number) * 4;
-      const p2 = rowIn + (xi[t + 2] as number) * 4;
-      const p3 = rowIn + (xi[t + 3] as number) * 4;
-      const w0 = xw[t] as number;
-      const w1 = xw[t + 1] as number;
-      const w2 = xw[t + 2] as number;
-      const w3 = xw[t + 3] as number;
+    for (let tap = 0; tap < xo.length; tap += 4, o += 3) {
+      const a = pixels[rowIn + (xo[tap] as number)] as number;
+      const b = pixels[rowIn + (xo[tap + 1] as number)] as number;
+      const c = pixels[rowIn + (xo[tap + 2] as number)] as number;
+      const d = pixels[rowIn + (xo[tap + 3] as number)] as number;
+      const w0 = xw[tap] as number;
+      const w1 = xw[tap + 1] as number;
+      const w2 = xw[tap + 2] as number;
+      const w3 = xw[tap + 3] as number;
       mid[o] =
-        (rgba[p0] as number) * w0 +
-        (rgba[p1] as number) * w1 +
-        (rgba[p2] as number) * w2 +
-        (rgba[p3] as number) * w3;
+        (((a >> R_SHIFT) & 255) * w0 +
+          ((b >> R_SHIFT) & 255) * w1 +
+          ((c >> R_SHIFT) & 255) * w2 +
+          ((d >> R_SHIFT) & 255) * w3 +
+          half) >>
+        H_SHIFT;
       mid[o + 1] =
-        (rgba[p0 + 1] as number) * w0 +
-        (rgba[p1 + 1] as number) * w1 +
-        (rgba[p2 + 1] as number) * w2 +
-        (rgba[p3 + 1] as number) * w3;
+        (((a >> G_SHIFT) & 255) * w0 +
+          ((b >> G_SHIFT) & 255) * w1 +
+          ((c >> G_SHIFT) & 255) * w2 +
+          ((d >> G_SHIFT) & 255) * w3 +
+          half) >>
+        H_SHIFT;
       mid[o + 2] =
-        (rgba[p0 + 2] as number) * w0 +
-        (rgba[p1 + 2] as number) * w1 +
-        (rgba[p2 + 2] as number) * w2 +
-        (rgba[p3 + 2] as number) * w3;
+        (((a >> B_SHIFT) & 255) * w0 +
+          ((b >> B_SHIFT) & 255) * w1 +
+          ((c >> B_SHIFT) & 255) * w2 +
+          ((d >> B_SHIFT) & 255) * w3 +
+          half) >>
+        H_SHIFT;
     }
   }
 
-  // Vertical pass: four rows of `mid` per output row, accumulated in float32 one tap at a time (as resizeRgb).
-  const out = new Uint8Array(size * rowLen);
-  const fround = Math.fround;
+  // Vertical pass: four rows of `mid` per output row; the clamped array clamps the rounded sums to 0–255.
+  const target = into ?? new Uint8Array(size * rowLen);
+  const out = new Uint8ClampedArray(target.buffer, target.byteOffset, target.length);
+  const yo = py.offset;
+  const yw = py.weight;
+  const round = 1 << (V_SHIFT - 1);
   for (let y = 0, t = 0; y < size; y++, t += 4) {
-    const m0 = (py.index[t] as number) * rowLen;
-    const m1 = (py.index[t + 1] as number) * rowLen;
-    const m2 = (py.index[t + 2] as number) * rowLen;
-    const m3 = (py.index[t + 3] as number) * rowLen;
-    const w0 = py.weight[t] as number;
-    const w1 = py.weight[t + 1] as number;
-    const w2 = py.weight[t + 2] as number;
-    const w3 = py.weight[t + 3] as number;
+    const m0 = yo[t] as number;
+    const m1 = yo[t + 1] as number;
+    const m2 = yo[t + 2] as number;
+    const m3 = yo[t + 3] as number;
+    const w0 = yw[t] as number;
+    const w1 = yw[t + 1] as number;
+    const w2 = yw[t + 2] as number;
+    const w3 = yw[t + 3] as number;
     const o = y * rowLen;
     for (let i = 0; i < rowLen; i++) {
-      let a = fround((mid[m0 + i] as number) * w0);
-      a = fround(a + (mid[m1 + i] as number) * w1);
-      a = fround(a + (mid[m2 + i] as number) * w2);
-      a = fround(a + (mid[m3 + i] as number) * w3);
-      // Math.round for a ≥ -0.5; anything lower is clamped to 0 either way.
-      const v = (a + 0.5) | 0;
-      out[o + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      out[o + i] =
+        ((mid[m0 + i] as number) * w0 +
+          (mid[m1 + i] as number) * w1 +
+          (mid[m2 + i] as number) * w2 +
+          (mid[m3 + i] as number) * w3 +
+          round) >>
+        V_SHIFT;
     }
   }
-  return out;
+  return target;
 }

@@ -232,8 +232,15 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(await text(page, 'runs-notice')).toContain('with its model');
 
     // Predict one original with Grad-CAM; the notice is visible.
+    const runName = await text(page, 'run-name');
     await page.getByRole('tab', { name: 'Predict' }).click();
     expect(await page.getByTestId('not-medical-device').isVisible()).toBe(true);
+    // The run picker shows the date the run's name carries, once: no second, locale-formatted date after it.
+    expect(runName).toMatch(/ · \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    const option = (await page.getByTestId('run-picker').locator('option').first().textContent()) ?? '';
+    expect(option.trim()).toMatch(/^.+ \([a-z-]+\)$/);
+    expect(option.trim().slice(0, runName.length)).toBe(runName);
+    expect(option).not.toContain(' — ');
     await page.getByTestId('predict-file').setInputFiles(images[0]!.path);
     await page.getByTestId('predict-result').waitFor({ timeout: 120_000 });
     expect(await page.locator('[data-testid="top3"] li').count()).toBe(3);

@@ -15,6 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
+import { importRunZip } from '../helpers/app-run.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import { makeRunZip } from '../helpers/run-zips.ts';
@@ -51,12 +52,7 @@ export async function bench(args: string[]) {
     });
     const zipPath = join(dir, 'bench-run.zip');
     await writeFile(zipPath, await makeRunZip('runs-list bench'));
-    const first = await context.newPage();
-    await first.goto(app.origin);
-    await first.getByRole('tab', { name: 'Runs' }).click();
-    await first.getByTestId('import-run').setInputFiles(zipPath);
-    await first.getByTestId('run-row').waitFor({ timeout: 120_000 });
-    await first.close();
+    await importRunZip(context, app.origin, zipPath);
 
     const toList: number[] = [];
     const afterClick: number[] = [];

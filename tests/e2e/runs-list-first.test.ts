@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { importRunZip } from '../helpers/app-run.ts';
 import { makeRunZip } from '../helpers/run-zips.ts';
 import { useBuiltApp } from '../helpers/e2e-setup.ts';
 import { makeTempDir, removeTempDir } from '../helpers/zips.ts';
@@ -39,12 +40,7 @@ describe('the stored runs on a fresh page', () => {
     try {
       const zipPath = join(dir, 'stored-run.zip');
       await writeFile(zipPath, await makeRunZip('stored before the reload'));
-      const first = await context.newPage();
-      await first.goto(app.origin);
-      await first.getByRole('tab', { name: 'Runs' }).click();
-      await first.getByTestId('import-run').setInputFiles(zipPath);
-      await first.getByTestId('run-row').waitFor();
-      await first.close();
+      await importRunZip(context, app.origin, zipPath);
 
       const page = await context.newPage();
       const requested: string[] = [];

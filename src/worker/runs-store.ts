@@ -20,7 +20,6 @@ const DATABASE_VERSION = 1;
 const MODEL_PREFIX = 'indexeddb://run-';
 /** tf.io's IndexedDB database and the store of its model list (tfjs-core src/io/indexed_db.ts). */
 const TFJS_DATABASE = 'tensorflowjs';
-const TFJS_DATABASE_VERSION = 1;
 const TFJS_MODEL_INFO_STORE = 'model_info_store';
 
 const tfjs = () => import('@tensorflow/tfjs');
@@ -212,7 +211,8 @@ export class IndexedDbRunStore implements RunStore {
    */
   async modelIds(): Promise<string[]> {
     const db = await new Promise<IDBDatabase | null>((resolve, reject) => {
-      const request = indexedDB.open(TFJS_DATABASE, TFJS_DATABASE_VERSION);
+      // No version: whatever version tfjs made it at (an absent database is asked to be made, which is called off).
+      const request = indexedDB.open(TFJS_DATABASE);
       let created = false;
       request.onupgradeneeded = () => {
         created = true;
@@ -223,7 +223,6 @@ export class IndexedDbRunStore implements RunStore {
         if (created) resolve(null);
         else reject(request.error ?? new Error(`could not open IndexedDB ${TFJS_DATABASE}`));
       };
-      request.onblocked = () => resolve(null);
     });
     if (!db) return [];
     try {

@@ -2,7 +2,8 @@
  * LabClient — the UI's handle on everything after training that needs TensorFlow.js or browser storage: the runs
  * kept in IndexedDB (list, save, delete, export/import zips), turning a finished run's best checkpoint into the
  * run's model, thumbnails of test images from the image cache, and Predict (top-3, TTA, Grad-CAM). It all runs in
- * src/worker/predict.worker.ts; the UI never touches tf.
+ * src/worker/predict.worker.ts, which loads tfjs only for what needs it (run-models.ts), so `list` answers on a
+ * fresh page without waiting for it; the UI never touches tf.
  *
  *   const lab = new LabClient();
  *   const { runs, models } = await lab.list();        // models: ids of runs that have a stored model

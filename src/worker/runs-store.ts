@@ -6,20 +6,23 @@
  * Records are checked when read (parseRunRecord): one written by an incompatible version, or damaged, is left out
  * of `list` and reported through `onInvalid` instead of breaking the Runs page; `get` of it throws, naming the
  * field. Storage that is full fails with a message that says what to do.
+ *
+ * TensorFlow.js is imported only when a model is saved, loaded or removed: listing the runs and which of them have
+ * a model (`modelIds`, read from tfjs's own database) must not wait for its megabytes to load and start.
  */
-import * as tf from '@tensorflow/tfjs';
-import {
-  parseRunRecord,
-  RUN_ID_PATTERN,
-  sortRuns,
-  type RunRecord,
-  type RunStore,
-} from '../lib/runs/index.ts';
+import type * as tf from '@tensorflow/tfjs';
+import { parseRunRecord, RUN_ID_PATTERN, sortRuns, type RunRecord } from '../lib/runs/record.ts';
+import type { RunStore } from '../lib/runs/store.ts';
 
 export const RUNS_DATABASE = 'lesion-lab-runs';
 const RUNS_STORE = 'runs';
 const DATABASE_VERSION = 1;
 const MODEL_PREFIX = 'indexeddb://run-';
+/** tf.io's IndexedDB database and the store of its model list (tfjs-core src/io/indexed_db.ts). */
+const TFJS_DATABASE = 'tensorflowjs';
+const TFJS_MODEL_INFO_STORE = 'model_info_store';
+
+const tfjs = () => import('@tensorflow/tfjs');
 
 /** Where tf.io keeps a run's model (also loadable with tf.loadLayersModel). */
 export function runModelUrl(id: string): string {
@@ -145,7 +148,8 @@ export class IndexedDbRunStore implements RunStore {
   }
 
   async putModel(id: string, artifacts: tf.io.ModelArtifacts): Promise<void> {
-    const [handler] = tf.io.getSaveHandlers(runModelUrl(id));
+    const { io } = await tfjs();
+    const [handler] = io.getSaveHandlers(runModelUrl(id));
     if (!handler?.save) throw new Error('this browser offers no IndexedDB to keep models in');
     try {
       await handler.save(artifacts);
@@ -155,7 +159,8 @@ export class IndexedDbRunStore implements RunStore {
   }
 
   async getModel(id: string): Promise<tf.io.ModelArtifacts | null> {
-    const [handler] = tf.io.getLoadHandlers(runModelUrl(id));
+    const { io } = await tfjs();
+    const [handler] = io.getLoadHandlers(runModelUrl(id));
     if (!handler?.load) throw new Error('this browser offers no IndexedDB to keep models in');
     try {
       return await handler.load();
@@ -166,8 +171,9 @@ export class IndexedDbRunStore implements RunStore {
   }
 
   private async removeModel(url: string): Promise<void> {
+    const { io } = await tfjs();
     try {
-      await tf.io.removeModel(url);
+      await io.removeModel(url);
     } catch (error) {
       if (!isNotFound(error)) throw error;
     }
@@ -191,9 +197,46 @@ export class IndexedDbRunStore implements RunStore {
       return n;
     });
     // Every run model, also those whose record was lost (e.g. a tab closed between the two saves).
-    const models = Object.keys(await tf.io.listModels()).filter((url) => url.startsWith(MODEL_PREFIX));
+    const { io } = await tfjs();
+    const models = Object.keys(await io.listModels()).filter((url) => url.startsWith(MODEL_PREFIX));
     for (const url of models) await this.removeModel(url);
     return count;
+  }
+
+  /**
+   * The ids of the runs that have a stored model, read from tf.io's own database without loading TensorFlow.js
+   * (the same list as `tf.io.listModels()`, tested). A browser where tf.io never saved a model has no such
+   * database: opening it would create an empty one that tfjs would then find without its stores, so the creation
+   * is aborted.
+   */
+  async modelIds(): Promise<string[]> {
+    const db = await new Promise<IDBDatabase | null>((resolve, reject) => {
+      // No version: whatever version tfjs made it at (an absent database is asked to be made, which is called off).
+      const request = indexedDB.open(TFJS_DATABASE);
+      let created = false;
+      request.onupgradeneeded = () => {
+        created = true;
+        request.transaction?.abort();
+      };
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => {
+        if (created) resolve(null);
+        else reject(request.error ?? new Error(`could not open IndexedDB ${TFJS_DATABASE}`));
+      };
+    });
+    if (!db) return [];
+    try {
+      if (!db.objectStoreNames.contains(TFJS_MODEL_INFO_STORE)) return [];
+      const tx = db.transaction(TFJS_MODEL_INFO_STORE, 'readonly');
+      const keys = await done(tx.objectStore(TFJS_MODEL_INFO_STORE).getAllKeys());
+      const prefix = MODEL_PREFIX.slice('indexeddb://'.length);
+      return keys
+        .map(String)
+        .filter((key) => key.startsWith(prefix))
+        .map((key) => key.slice(prefix.length));
+    } finally {
+      db.close();
+    }
   }
 
   /** Closes the connection (e.g. before deleting the database); the next call opens it again. */

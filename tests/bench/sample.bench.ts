@@ -29,7 +29,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { exportedRun } from '../helpers/app-run.ts';
+import { exportedRun, trainWithDefaults } from '../helpers/app-run.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startPreview } from '../helpers/preview.ts';
 import { BUILTIN_LESSONS } from '../../src/lib/lessons/builtin.ts';
@@ -87,46 +87,13 @@ export async function bench(args: string[]) {
     await page.locator('[data-lesson-target="images-per-lesion"] svg').first().waitFor({ timeout: 120_000 });
     const explore = (now() - t) / 1000;
 
-    // Train with the defaults (the backend only if asked).
-    await page.getByRole('tab', { name: 'Train' }).click();
-    await page.getByTestId('train-page').waitFor();
-    await page.waitForFunction(
-      () => !document.querySelector('[data-testid="train-page"]')?.textContent?.includes('checking…'),
-    );
-    if (backend !== 'auto') await page.getByLabel('Backend').selectOption(backend);
-    await page.evaluate(() => {
-      // The moment the last epoch's row shows up: after it, the best weights are restored, the test split scored
-      // and the run kept (the session scores the test split once training has ended).
-      const w = window as unknown as { lastEpochAt?: number; epochRows?: number };
-      const observer = new MutationObserver(() => {
-        const rows = document.querySelectorAll(
-          '[data-testid="epoch-loss-chart"] table.numbers tbody tr',
-        ).length;
-        if (rows !== (w.epochRows ?? 0)) {
-          w.epochRows = rows;
-          w.lastEpochAt = performance.now();
-        }
-      });
-      observer.observe(document.body, { subtree: true, childList: true, characterData: true });
-    });
-    const startedAt = await page.evaluate(() => performance.now());
-    t = now();
-    await page.getByTestId('start').click();
-    await page.getByTestId('train-done').waitFor({ timeout: 1_800_000 });
-    await page.waitForFunction(
-      () =>
-        !document.querySelector('[data-testid="train-status"]')?.textContent?.includes('keeping the best'),
-      undefined,
-      { timeout: 300_000 },
-    );
-    const trainAndEvaluate = (now() - t) / 1000;
-    const lastEpochAt = await page.evaluate(
-      () => (window as unknown as { lastEpochAt?: number }).lastEpochAt ?? null,
-    );
-    const train = lastEpochAt === null ? trainAndEvaluate : (lastEpochAt - startedAt) / 1000;
-    const evaluate = trainAndEvaluate - train;
-    const backendLine = ((await page.getByTestId('backend').textContent()) ?? '').replace(/\s+/g, ' ').trim();
-    const usedBackend = /Backend (\w+)/.exec(backendLine)?.[1] ?? null;
+    // Train with the defaults (the backend only if asked): `train` is Start → the last epoch's row (the base's
+    // features and the head), `evaluate` the rest (best weights restored, the test split scored, the run kept).
+    const trained = await trainWithDefaults(page, backend);
+    const train = trained.features + trained.head;
+    const evaluate = trained.evaluate;
+    const backendLine = trained.backendLine;
+    const usedBackend = trained.backend;
     log(`train ${train.toFixed(1)} s, evaluate ${evaluate.toFixed(1)} s on ${usedBackend}`);
 
     // Results: the confusion matrix.

@@ -55,6 +55,14 @@ async function weightsOf(model: tf.LayersModel): Promise<Float32Array[]> {
   return Promise.all(model.getWeights().map(async (w) => (await w.data()) as Float32Array));
 }
 
+/** The run ids tf.io lists a model for. */
+async function runModelIds(): Promise<string[]> {
+  const prefix = 'indexeddb://run-';
+  return Object.keys(await tf.io.listModels())
+    .filter((url) => url.startsWith(prefix))
+    .map((url) => url.slice(prefix.length));
+}
+
 describe('IndexedDbRunStore', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
@@ -113,14 +121,38 @@ describe('IndexedDbRunStore', () => {
     direct.dispose();
 
     expect(Object.keys(await tf.io.listModels())).toContain(runModelUrl(r.id));
+    // modelIds reads tf.io's own database without tfjs: the same list as tf.io.listModels.
+    expect(await other.modelIds()).toEqual(await runModelIds());
+    expect(await other.modelIds()).toContain(r.id);
     expect(await other.delete(r.id)).toBe(true);
     expect(Object.keys(await tf.io.listModels())).not.toContain(runModelUrl(r.id));
+    expect(await other.modelIds()).not.toContain(r.id);
     expect(await other.getModel(r.id)).toBeNull();
 
     // deleteAll also removes run models whose record is gone.
     await other.putModel('orphan-1', await modelArtifacts(model));
     await other.deleteAll();
     expect(Object.keys(await tf.io.listModels()).filter((u) => u.startsWith('indexeddb://run-'))).toEqual([]);
+    model.dispose();
+  });
+
+  it('lists no models where tf.io never stored one, without creating its database', async () => {
+    const tfjsDatabase = async () => (await indexedDB.databases()).some((d) => d.name === 'tensorflowjs');
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.deleteDatabase('tensorflowjs');
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(request.error);
+    });
+    const store = new IndexedDbRunStore({ databaseName: DATABASE });
+    expect(await store.modelIds()).toEqual([]);
+    expect(await tfjsDatabase()).toBe(false);
+    // tf.io then creates its database as usual.
+    const model = tinyModel();
+    await store.putModel('first-model', await modelArtifacts(model));
+    expect(await store.modelIds()).toEqual(['first-model']);
+    expect(await store.modelIds()).toEqual(await runModelIds());
+    await store.deleteAll();
+    expect(await store.modelIds()).toEqual([]);
     model.dispose();
   });
 
@@ -168,7 +200,10 @@ describe('IndexedDbRunStore in a worker', () => {
     const headsUrl = new URL('../../src/lib/model/heads.ts', import.meta.url).href;
     const record = run('from a worker', 6);
     // The worker script imports the same modules the app's worker bundles, from the test server.
+    // Vitest rewrites the modules' dynamic import() into a call of its runner, which it defines in the workers
+    // that Vite bundles (new Worker(new URL(...))) but not in a hand-made one like this.
     const source = `
+      globalThis.__vitest_browser_runner__ ??= { wrapDynamicImport: (load) => load() };
       const [{ IndexedDbRunStore }, runs, heads] = await Promise.all([
         import(${JSON.stringify(storeUrl)}), import(${JSON.stringify(runsUrl)}), import(${JSON.stringify(headsUrl)}),
       ]);

@@ -23,6 +23,8 @@ import { userEvent } from 'vitest/browser';
 import { tick } from 'svelte';
 import ResultsView from '../../src/components/results/ResultsView.svelte';
 import TrainPage from '../../src/components/train/TrainPage.svelte';
+import BackendLine from '../../src/components/train/BackendLine.svelte';
+import { describeWasm, planWasmThreads } from '../../src/lib/train/wasm-threads.ts';
 import { training } from '../../src/state/training.svelte.ts';
 
 const classes = ['akiec', 'bcc', 'bkl'];
@@ -153,5 +155,43 @@ describe('Train form', () => {
     expect(training.state).toBe('idle');
     expect(root.querySelector('[data-testid="train-status"]')?.getAttribute('data-state')).toBe('idle');
     training.reset();
+  });
+});
+
+describe('Train page backend line', () => {
+  // Vitest's page is not cross-origin isolated (no COOP/COEP here), like a GitHub Pages deployment.
+  const times = (root: HTMLElement) => (root.textContent ?? '').match(/cross-origin isolated/gi)?.length ?? 0;
+
+  it('says once that the page is not cross-origin isolated, on WASM in the line itself', () => {
+    expect(crossOriginIsolated).toBe(false);
+    const plan = planWasmThreads({ crossOriginIsolated: false, hardwareConcurrency: 2, simd: true });
+    const root = render(BackendLine, {
+      backend: {
+        type: 'backend',
+        backend: 'wasm',
+        adapter: null,
+        device: describeWasm(true, plan.threads, plan.singleBecause),
+        reason: 'no hardware WebGPU or WebGL here',
+      },
+    });
+    expect(root.querySelector('[data-testid="backend"]')?.textContent).toMatch(/not cross-origin isolated/);
+    expect(root.querySelector('[data-testid="isolation-note"]')).toBeNull();
+    expect(times(root)).toBe(1);
+  });
+
+  it('on another backend the isolation note says it, once', () => {
+    const root = render(BackendLine, {
+      backend: {
+        type: 'backend',
+        backend: 'webgl',
+        adapter: null,
+        device: 'ANGLE (NVIDIA)',
+        reason: 'WebGL on a hardware renderer',
+      },
+    });
+    expect(root.querySelector('[data-testid="isolation-note"]')?.textContent).toMatch(
+      /Not cross-origin isolated/,
+    );
+    expect(times(root)).toBe(1);
   });
 });

@@ -6,15 +6,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type ViteDevServer } from 'vite';
 import { join } from 'node:path';
-import type { Browser } from 'playwright-core';
 import { PAGES } from '../../src/state/nav.svelte.ts';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useChromium } from '../helpers/e2e-setup.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
 describe('the dev server', () => {
   let server: ViteDevServer;
-  let browser: Browser;
+  const chromium = useChromium();
   let origin: string;
 
   beforeAll(async () => {
@@ -27,16 +27,14 @@ describe('the dev server', () => {
     const address = server.httpServer?.address();
     if (!address || typeof address === 'string') throw new Error('the dev server has no port');
     origin = `http://localhost:${address.port}`;
-    browser = await launchChromium();
   });
 
   afterAll(async () => {
-    await browser?.close();
     await server?.close();
   });
 
   it('serves every page under its CSP header with no violation, and registers no service worker', async () => {
-    const page = await browser.newPage();
+    const page = await chromium.browser.newPage();
     const problems: string[] = [];
     page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
     page.on('console', (m) => {

@@ -17,10 +17,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { dropAndCache, exportedRunFiles, testIdText, waitForRunKept } from '../helpers/app-run.ts';
-import { launchChromium } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 import {
   KAGGLE_ZIP_NAME,
   METADATA_CSV,
@@ -66,8 +65,7 @@ function mirroredJpeg(path: string, bytes: Buffer): Buffer {
 const pairKey = (a: string, b: string) => [a, b].sort().join('+');
 
 describe('possible duplicates: find, threshold, keep together, and the split honours them', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
+  const app = useBuiltApp();
   let dir: string;
   let zipPath: string;
   let csvPath: string;
@@ -131,13 +129,9 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
       [...csv, copyRow(rescaledOf, RESCALED), copyRow(mirroredOf, MIRRORED)].join('\n') + '\n',
     );
     zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
-    app = await startPreview();
-    browser = await launchChromium();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await app?.close();
     if (dir) await removeTempDir(dir);
   });
 
@@ -159,7 +153,7 @@ describe('possible duplicates: find, threshold, keep together, and the split hon
     );
 
   it('keeps the pairs the user chose in one split', async () => {
-    const context = await browser.newContext({
+    const context = await app.browser.newContext({
       viewport: { width: 1280, height: 900 },
       acceptDownloads: true,
     });

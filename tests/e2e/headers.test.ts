@@ -1,22 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import { describe, expect, it } from 'vitest';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 
 describe('the built app is served cross-origin isolated and sealed to its origin', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
-  beforeAll(async () => {
-    app = await startPreview();
-    browser = await launchChromium();
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  });
+  const app = useBuiltApp();
 
   it('sends COOP/COEP and a CSP that allows no foreign connection', async () => {
-    const page = await browser.newPage();
+    const page = await app.browser.newPage();
     const requests = recordRequests(page);
     const response = await page.goto(app.origin);
     const headers = response!.headers();

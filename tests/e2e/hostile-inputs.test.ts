@@ -14,9 +14,9 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { TextReader, Uint8ArrayReader, ZipWriter, BlobWriter } from '@zip.js/zip.js';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 import {
   METADATA_CSV,
   PROJECT_ROOT,
@@ -318,23 +318,20 @@ async function makeInputs(dir: string): Promise<Inputs> {
 }
 
 describe('hostile inputs on the built app', () => {
-  let browser: Browser;
+  const app = useBuiltApp();
   let context: BrowserContext;
-  let app: Awaited<ReturnType<typeof startPreview>>;
   let dir: string;
   let inputs: Inputs;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
     dir = await makeTempDir();
-    [inputs, app, browser] = await Promise.all([makeInputs(dir), startPreview(), launchChromium()]);
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    inputs = await makeInputs(dir);
+    context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
   }, 180_000);
 
   afterAll(async () => {
     expect(pageErrors).toEqual([]);
-    await browser?.close();
-    await app?.close();
     if (dir) await removeTempDir(dir);
   });
 

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 import {
   HAM_DIR,
   KAGGLE_ZIP_NAME,
@@ -24,8 +24,7 @@ import {
 const SCREENSHOT = '/tmp/lesion-lab-eda.png';
 
 describe('drop the dataset, cache it, explore it, reload it — all on this machine', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
+  const app = useBuiltApp();
   let dir: string;
   let zipPath: string;
   let badCsvPath: string;
@@ -38,13 +37,9 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
     lines[11] = (lines[11] as string).replace(',55.0,', ',fifty-five,');
     badCsvPath = join(dir, 'HAM10000_metadata_edited.csv');
     await writeFile(badCsvPath, lines.join('\n'));
-    app = await startPreview();
-    browser = await launchChromium();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await app?.close();
     if (dir) await removeTempDir(dir);
   });
 
@@ -89,7 +84,7 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
   }
 
   it('ingests, explores, restores after a reload, and reports a bad CSV by line and column', async () => {
-    const context: BrowserContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context: BrowserContext = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const requests = recordRequests(page);
     const pageErrors: string[] = [];
@@ -205,7 +200,7 @@ describe('drop the dataset, cache it, explore it, reload it — all on this mach
   });
 
   it('says that an ISIC 2018 one-hot label file makes a lesion-grouped split impossible', async () => {
-    const context = await browser.newContext();
+    const context = await app.browser.newContext();
     const page = await context.newPage();
     const requests = recordRequests(page);
     await page.goto(app.origin);

@@ -11,9 +11,8 @@
  *   and once it is stored nothing is offered any more.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import type { BrowserContext, Page } from 'playwright-core';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 
 const EPOCHS = 3;
 
@@ -105,16 +104,13 @@ function holdRunsDatabase(page: Page): Promise<void> {
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('interrupted work', () => {
-  let browser: Browser;
+  const app = useBuiltApp();
   let context: BrowserContext;
   let page: Page;
-  let app: Awaited<ReturnType<typeof startPreview>>;
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    app = await startPreview();
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(app.origin);
@@ -122,13 +118,11 @@ describe('interrupted work', () => {
 
   afterAll(async () => {
     await context?.close();
-    await browser?.close();
-    await app?.close();
   });
 
   it('a reload during caching leaves no complete cache; Continue decodes only the rest and ends with all images', async () => {
     // A fresh browser context: its own, empty storage.
-    const other = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const other = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       const cachePage = await other.newPage();
       const errors: string[] = [];

@@ -7,11 +7,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { BUILTIN_LESSONS } from '../../src/lib/lessons/builtin.ts';
 import type { Lesson } from '../../src/lib/lessons/lesson.ts';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 import {
   KAGGLE_ZIP_NAME,
   METADATA_CSV,
@@ -26,10 +26,9 @@ const IMAGES = 60;
 const builtinDir = join(import.meta.dirname, '..', '..', 'src', 'lib', 'lessons', 'builtin');
 
 describe('guided lessons', () => {
-  let browser: Browser;
+  const app = useBuiltApp();
   let context: BrowserContext;
   let page: Page;
-  let app: Awaited<ReturnType<typeof startPreview>>;
   let dir: string;
   const pageErrors: string[] = [];
   let requests: ReturnType<typeof recordRequests>;
@@ -38,9 +37,7 @@ describe('guided lessons', () => {
     dir = await makeTempDir();
     const images = pickAcrossClasses(readOriginals(), IMAGES);
     const zip = await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images });
-    app = await startPreview();
-    browser = await launchChromium();
-    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
     requests = recordRequests(page);
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -54,8 +51,6 @@ describe('guided lessons', () => {
 
   afterAll(async () => {
     await context?.close();
-    await browser?.close();
-    await app?.close();
     if (dir) await removeTempDir(dir);
   });
 

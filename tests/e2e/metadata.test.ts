@@ -4,47 +4,18 @@
  * then predict one image on the Predict page, which asks for age, sex and site: other answers give other
  * probabilities, and leaving them unknown works too.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
-import {
-  KAGGLE_ZIP_NAME,
-  METADATA_CSV,
-  buildKaggleZip,
-  makeTempDir,
-  pickAcrossClasses,
-  readOriginals,
-  removeTempDir,
-  type OriginalImage,
-} from '../helpers/zips.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { testIdText } from '../helpers/app-run.ts';
+import { useBuiltApp, useOriginalsZip } from '../helpers/e2e-setup.ts';
+import { METADATA_CSV } from '../helpers/zips.ts';
 
 const IMAGES = 60;
 
 describe('a run with metadata, and Predict with age, sex and site', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
-  let dir: string;
-  let zipPath: string;
-  let images: OriginalImage[];
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    images = pickAcrossClasses(readOriginals(), IMAGES);
-    zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
-    app = await startPreview();
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    if (dir) await removeTempDir(dir);
-  });
-
-  const text = async (page: Page, testId: string) =>
-    ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  const app = useBuiltApp();
+  const originals = useOriginalsZip(IMAGES);
+  const text = testIdText;
 
   /** The "All classes" table of the prediction, as text (probabilities to 2 decimals). */
   const allClasses = (page: Page) =>
@@ -55,13 +26,13 @@ describe('a run with metadata, and Predict with age, sex and site', () => {
     );
 
   it('trains with metadata and predicts with what the user enters', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(app.origin);
 
-    await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);
+    await page.getByTestId('file-input').setInputFiles([originals.zipPath, METADATA_CSV]);
     await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
     await page.getByLabel('Image size').selectOption('96');
     await page.getByRole('button', { name: `Decode and cache ${IMAGES} images` }).click();
@@ -101,7 +72,7 @@ describe('a run with metadata, and Predict with age, sex and site', () => {
     const sites = await page.getByTestId('predict-site').locator('option').allTextContents();
     expect(sites[0]).toBe('unknown');
     expect(sites.length).toBeGreaterThan(3);
-    await page.getByTestId('predict-file').setInputFiles(images[0]!.path);
+    await page.getByTestId('predict-file').setInputFiles(originals.images[0]!.path);
     await page.getByTestId('predict-result').waitFor({ timeout: 120_000 });
     const unknown = await allClasses(page);
 

@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { openAsBlob } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { listZip } from '../../src/lib/data/archive.ts';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useChromium } from '../helpers/e2e-setup.ts';
 import { startPackServer, type PackServer } from '../helpers/pack-server.ts';
 import { METADATA_CSV, ORIGINALS_DIR, PROJECT_ROOT, makeTempDir, removeTempDir } from '../helpers/zips.ts';
 
@@ -40,7 +41,7 @@ function pack(out: string): Promise<void> {
 }
 
 describe('open a dataset from a URL on this site', () => {
-  let browser: Browser;
+  const chromium = useChromium();
   let server: PackServer;
   let dir: string;
   let sampleImages: number;
@@ -57,11 +58,9 @@ describe('open a dataset from a URL on this site', () => {
         'ham10000-sample.zip',
       )
     ).images.length;
-    browser = await launchChromium();
   });
 
   afterAll(async () => {
-    await browser?.close();
     await server?.close();
     if (dir) await removeTempDir(dir);
   });
@@ -74,7 +73,7 @@ describe('open a dataset from a URL on this site', () => {
 
   /** A fresh browser profile (its own OPFS) on the app; done() checks no page error and no foreign request. */
   async function open(path = '/'): Promise<Session> {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await chromium.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const requests = recordRequests(page);
     const errors: string[] = [];

@@ -11,26 +11,15 @@
  *   Playwright's own record of the page's requests); after the service worker stored the app and the page
  *   reloaded, no request went over the network to another origin.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
+import { describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { recordRequests } from '../helpers/chromium.ts';
+import { useBuiltApp } from '../helpers/e2e-setup.ts';
 
 const SAMPLE_IMAGES = 1007;
 
 describe('the Privacy page', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
-
-  beforeAll(async () => {
-    app = await startPreview();
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-  });
+  const app = useBuiltApp();
 
   const openPrivacy = async (page: Page) => {
     await page.getByRole('tab', { selected: true }).focus();
@@ -40,7 +29,7 @@ describe('the Privacy page', () => {
   };
 
   it('shows the policy served, the stored dataset with its size (and deletes it), and same-origin requests only', async () => {
-    const context = await browser.newContext();
+    const context = await app.browser.newContext();
     const page = await context.newPage();
     const recorded = recordRequests(page);
     const response = await page.goto(app.origin);

@@ -5,53 +5,25 @@
  * thumbnails, read the report, export the run, delete it, import it back, and predict one image with Grad-CAM —
  * without a request leaving the page's origin or an uncaught error.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readFile, stat } from 'node:fs/promises';
 import { BlobReader, ZipReader } from '@zip.js/zip.js';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
-import {
-  KAGGLE_ZIP_NAME,
-  METADATA_CSV,
-  buildKaggleZip,
-  makeTempDir,
-  pickAcrossClasses,
-  readOriginals,
-  removeTempDir,
-  type OriginalImage,
-} from '../helpers/zips.ts';
+import { recordRequests } from '../helpers/chromium.ts';
+import { testIdText } from '../helpers/app-run.ts';
+import { useBuiltApp, useOriginalsZip } from '../helpers/e2e-setup.ts';
+import { METADATA_CSV } from '../helpers/zips.ts';
 
 const IMAGES = 60;
 
 describe('train a small model, read its results, export/delete/import it, predict', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
-  let dir: string;
-  let zipPath: string;
-  let images: OriginalImage[];
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    images = pickAcrossClasses(readOriginals(), IMAGES);
-    zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
-    app = await startPreview();
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    if (dir) await removeTempDir(dir);
-  });
-
-  const text = async (page: Page, testId: string) =>
-    ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  const app = useBuiltApp();
+  const originals = useOriginalsZip(IMAGES);
+  const text = testIdText;
 
   it('runs the whole flow', async () => {
-    expect(images).toHaveLength(IMAGES);
-    const context = await browser.newContext({
+    expect(originals.images).toHaveLength(IMAGES);
+    const context = await app.browser.newContext({
       viewport: { width: 1280, height: 900 },
       acceptDownloads: true,
     });
@@ -62,7 +34,7 @@ describe('train a small model, read its results, export/delete/import it, predic
     await page.goto(app.origin);
 
     // Data: drop, cache at 96 px.
-    await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);
+    await page.getByTestId('file-input').setInputFiles([originals.zipPath, METADATA_CSV]);
     await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
     expect(await text(page, 'matched-count')).toBe(`${IMAGES} images matched`);
     await page.getByLabel('Image size').selectOption('96');
@@ -222,7 +194,7 @@ describe('train a small model, read its results, export/delete/import it, predic
       page.waitForEvent('download'),
       page.getByTestId('export-run').click(),
     ]);
-    const exported = join(dir, download.suggestedFilename());
+    const exported = join(originals.dir, download.suggestedFilename());
     await download.saveAs(exported);
     expect(download.suggestedFilename()).toMatch(/^lesion-lab-.*\.zip$/);
     expect((await stat(exported)).size).toBeGreaterThan(1_000_000);
@@ -239,9 +211,16 @@ describe('train a small model, read its results, export/delete/import it, predic
     expect(await text(page, 'runs-notice')).toContain('with its model');
 
     // Predict one original with Grad-CAM; the notice is visible.
+    const runName = await text(page, 'run-name');
     await page.getByRole('tab', { name: 'Predict' }).click();
     expect(await page.getByTestId('not-medical-device').isVisible()).toBe(true);
-    await page.getByTestId('predict-file').setInputFiles(images[0]!.path);
+    // The run picker shows the date the run's name carries, once: no second, locale-formatted date after it.
+    expect(runName).toMatch(/ · \d{4}-\d{2}-\d{2} \d{2}:\d{2}$/);
+    const option = (await page.getByTestId('run-picker').locator('option').first().textContent()) ?? '';
+    expect(option.trim()).toMatch(/^.+ \([a-z-]+\)$/);
+    expect(option.trim().slice(0, runName.length)).toBe(runName);
+    expect(option).not.toContain(' — ');
+    await page.getByTestId('predict-file').setInputFiles(originals.images[0]!.path);
     await page.getByTestId('predict-result').waitFor({ timeout: 120_000 });
     expect(await page.locator('[data-testid="top3"] li').count()).toBe(3);
     const probabilities = await page

@@ -15,22 +15,13 @@
  * - A reload keeps the Train form; a stored weights choice that is gone falls back; Reset to defaults stays.
  * - No Observable Plot warning in the console.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import type { Browser, Locator, Page } from 'playwright-core';
-import { launchChromium, recordRequests } from '../helpers/chromium.ts';
-import { startPreview } from '../helpers/preview.ts';
-import {
-  KAGGLE_ZIP_NAME,
-  METADATA_CSV,
-  SHARED_DIR,
-  buildKaggleZip,
-  makeTempDir,
-  pickAcrossClasses,
-  readOriginals,
-  removeTempDir,
-  type OriginalImage,
-} from '../helpers/zips.ts';
+import type { Locator, Page } from 'playwright-core';
+import { recordRequests } from '../helpers/chromium.ts';
+import { testIdText } from '../helpers/app-run.ts';
+import { useBuiltApp, useOriginalsZip } from '../helpers/e2e-setup.ts';
+import { METADATA_CSV, SHARED_DIR } from '../helpers/zips.ts';
 
 const IMAGES = 60;
 /** Real Keras weights of another backbone (MobileNet v1 0.25): loading them into MobileNetV2 fails by name. */
@@ -43,28 +34,9 @@ const WRONG_H5 = join(
 const DX = ['akiec', 'bcc', 'bkl', 'df', 'mel', 'nv', 'vasc'];
 
 describe('rough edges of the Train, Runs, Results and Predict pages', () => {
-  let browser: Browser;
-  let app: Awaited<ReturnType<typeof startPreview>>;
-  let dir: string;
-  let zipPath: string;
-  let images: OriginalImage[];
-
-  beforeAll(async () => {
-    dir = await makeTempDir();
-    images = pickAcrossClasses(readOriginals(), IMAGES);
-    zipPath = (await buildKaggleZip(join(dir, KAGGLE_ZIP_NAME), { images })).path;
-    app = await startPreview();
-    browser = await launchChromium();
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await app?.close();
-    if (dir) await removeTempDir(dir);
-  });
-
-  const text = async (page: Page, testId: string) =>
-    ((await page.getByTestId(testId).first().textContent()) ?? '').replace(/\s+/g, ' ').trim();
+  const app = useBuiltApp();
+  const originals = useOriginalsZip(IMAGES);
+  const text = testIdText;
   const state = (page: Page) => page.getByTestId('train-status').getAttribute('data-state');
   /** Screenshots for a person to look at, where LESION_LAB_SHOTS points (none otherwise). */
   const shot = async (target: Locator, name: string) => {
@@ -75,7 +47,7 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     (await page.getByTestId('start-blockers').count()) === 0 ? '' : await text(page, 'start-blockers');
 
   it('is fixed', async () => {
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await app.browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await context.newPage();
     const requests = recordRequests(page);
     const pageErrors: string[] = [];
@@ -120,7 +92,7 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
 
     // Data: drop, cache at 96 px.
     await page.getByRole('tab', { name: 'Data' }).click();
-    await page.getByTestId('file-input').setInputFiles([zipPath, METADATA_CSV]);
+    await page.getByTestId('file-input').setInputFiles([originals.zipPath, METADATA_CSV]);
     await page.getByTestId('matched-count').waitFor({ timeout: 120_000 });
     await page.getByLabel('Image size').selectOption('96');
     await page.getByRole('button', { name: `Decode and cache ${IMAGES} images` }).click();
@@ -227,7 +199,7 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
         return [dx!, Number(value)];
       }),
     );
-    const original = images.find((i) => i.imageId === imageId);
+    const original = originals.images.find((i) => i.imageId === imageId);
     expect(original, imageId).toBeDefined();
     await page.getByRole('tab', { name: 'Predict' }).click();
     await page.getByTestId('predict-file').setInputFiles(original!.path);

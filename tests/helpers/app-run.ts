@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BlobReader, TextWriter, ZipReader } from '@zip.js/zip.js';
-import type { Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { Interval } from '../../src/lib/metrics/bootstrap.ts';
 import type { RunEvaluation } from '../../src/lib/runs/evaluation.ts';
 
@@ -54,6 +54,19 @@ export async function waitForRunKept(page: Page, timeout = 480_000): Promise<voi
     undefined,
     { timeout: 120_000 },
   );
+}
+
+/** Stores a run in `context`'s browser profile as a user would: a page of its own imports `zipPath` on Runs. */
+export async function importRunZip(context: BrowserContext, origin: string, zipPath: string): Promise<void> {
+  const page = await context.newPage();
+  try {
+    await page.goto(origin);
+    await page.getByRole('tab', { name: 'Runs' }).click();
+    await page.getByTestId('import-run').setInputFiles(zipPath);
+    await page.getByTestId('run-row').waitFor({ timeout: 120_000 });
+  } finally {
+    await page.close();
+  }
 }
 
 /**

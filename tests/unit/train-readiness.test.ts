@@ -5,7 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import { ActiveClock } from '../../src/lib/train/clock.ts';
 import { EventLoopTurns, nextMacrotask } from '../../src/lib/train/control.ts';
-import { checkRunName, runName, runTimestamp, type RunNameParts } from '../../src/lib/runs/naming.ts';
+import {
+  checkRunName,
+  runLabel,
+  runName,
+  runTimestamp,
+  type RunNameParts,
+} from '../../src/lib/runs/naming.ts';
 import { missingCache } from '../../src/state/train-readiness.ts';
 import {
   FORM_STORAGE_KEY,
@@ -146,6 +152,26 @@ describe('run names', () => {
         '2025-11-29 15:42',
     );
     expect(runTimestamp(new Date(2024, 0, 5, 9, 3))).toBe('2024-01-05 09:03');
+  });
+
+  it('are listed in a run picker with one date: the name’s, or the start time when the name has none', () => {
+    const created = new Date(2026, 10, 29, 21, 42, 58);
+    const named = runName({ ...parts, created });
+    const locale = (date: Date) => date.toLocaleString('en-US');
+    // The walk saw "… · 2026-11-29 21:42 — 11/29/2026, 9:42:58 PM (early-stop)".
+    expect(runLabel({ name: named, created: created.toISOString(), status: 'early-stop' }, locale)).toBe(
+      `${named} (early-stop)`,
+    );
+    expect(
+      runLabel({ name: `${named} #2`, created: created.toISOString(), status: 'completed' }, locale),
+    ).toBe(`${named} #2 (completed)`);
+    // Renamed without a date: the start time stays in the label.
+    expect(runLabel({ name: 'baseline', created: created.toISOString(), status: 'completed' }, locale)).toBe(
+      'baseline — 11/29/2026, 9:42:58 PM (completed)',
+    );
+    expect(runLabel({ name: 'baseline', created: created.toISOString(), status: 'failed' })).toBe(
+      `baseline — ${created.toLocaleString()} (failed)`,
+    );
   });
 
   it('are checked when typed: trimmed, not empty, not too long, not another run’s', () => {

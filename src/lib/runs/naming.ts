@@ -48,6 +48,22 @@ export function runName(parts: RunNameParts, taken: readonly string[] = []): str
   return distinctName(base, taken);
 }
 
+/** A date as runTimestamp writes it (names made by runName end with one). */
+const DATED = /\b\d{4}-\d{2}-\d{2}\b/;
+
+/**
+ * How a run picker lists a run: its name, when it started and its status, `MobileNetV2 … · 2025-11-29 15:42
+ * (early-stop)`. A name that carries a date already (every name runName makes) is not followed by a second one;
+ * a name typed without a date gets the start time in the reader's locale, from `formatDate`.
+ */
+export function runLabel(
+  run: { name: string; created: string; status: string },
+  formatDate: (date: Date) => string = (date) => date.toLocaleString(),
+): string {
+  const when = DATED.test(run.name) ? '' : ` — ${formatDate(new Date(run.created))}`;
+  return `${run.name}${when} (${run.status})`;
+}
+
 /** `base`, or `base #2`, `#3`… — the first not in `taken`. */
 export function distinctName(base: string, taken: readonly string[]): string {
   const used = new Set(taken);

@@ -650,3 +650,10 @@ export function parseRunRecord(value: unknown, source = 'run'): RunRecord {
       o.evaluation === undefined || o.evaluation === null ? null : parseRunEvaluation(o.evaluation, r),
   };
 }
+
+/** Oldest first (by `created`, then id), in place: the order every run list is in. */
+export function sortRuns(runs: RunRecord[]): RunRecord[] {
+  return runs.sort((a, b) =>
+    a.created === b.created ? (a.id < b.id ? -1 : 1) : a.created < b.created ? -1 : 1,
+  );
+}

@@ -8,7 +8,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { cloneArtifacts, modelArtifacts } from './model.ts';
-import { parseRunRecord, type RunRecord } from './record.ts';
+import { parseRunRecord, sortRuns, type RunRecord } from './record.ts';
 
 export interface RunStore {
   /** Every run, oldest first (by `created`, then id). */
@@ -23,12 +23,6 @@ export interface RunStore {
   delete(id: string): Promise<boolean>;
   /** Deletes every run and every run model; returns how many runs there were. */
   deleteAll(): Promise<number>;
-}
-
-export function sortRuns(runs: RunRecord[]): RunRecord[] {
-  return runs.sort((a, b) =>
-    a.created === b.created ? (a.id < b.id ? -1 : 1) : a.created < b.created ? -1 : 1,
-  );
 }
 
 /** Saves `model` as the run's model. */

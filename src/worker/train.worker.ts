@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeWasmBackend, installWasmBackend } from './wasm-threads.ts';
+import { FeaturePool, planFeatureWorkers } from '../lib/train/feature-pool.ts';
+import { startFeatureWorker } from './feature-client.ts';
 import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
@@ -237,6 +239,7 @@ async function start(
   control = new TrainControl();
   setState('preparing');
   let cache: ImageCache | null = null;
+  let pool: FeaturePool | null = null;
   const runId = continuation?.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   // The run's lock says "in progress" to every tab; it goes when the run ends or the worker dies.
   let release: () => void = () => undefined;
@@ -300,7 +303,17 @@ async function start(
       describe: describeBackend,
     });
     let checkpoint: string | null = null;
+    // On the CPU path the frozen base's features are shared out among feature workers (feature-pool.ts).
+    const featureWorkers = planFeatureWorkers({
+      hardwareConcurrency: navigator.hardwareConcurrency,
+      crossOriginIsolated: self.crossOriginIsolated === true,
+      simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
+    });
+    pool = featureWorkers
+      ? new FeaturePool(featureWorkers, startFeatureWorker(config.backbone, config.inputSize))
+      : null;
     const session = runSession(config, {
+      featureExtractor: pool,
       dataset: cacheDataset(cache),
       records,
       pretrained,
@@ -357,6 +370,7 @@ async function start(
     setState('failed');
     throw error;
   } finally {
+    pool?.dispose();
     cache?.close();
     control = null;
     lastBatch = null;

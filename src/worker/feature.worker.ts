@@ -30,17 +30,18 @@ async function init(command: FeatureCommand & { type: 'init' }): Promise<Feature
   const spec = getBackbone(command.backbone);
   base?.dispose();
   base = spec.build(command.inputSize);
-  const names = base.weights.map((w) => w.originalName);
-  const sent = command.weights.map((w) => w.name);
-  if (names.length !== sent.length || names.some((name, i) => name !== sent[i])) {
-    const at = names.findIndex((name, i) => name !== sent[i]);
+  // By name: `weights` lists trainable weights first, so a frozen base lists them in another order than a new one.
+  const byName = new Map(base.weights.map((w) => [w.originalName, w.read() as tf.Variable]));
+  const unknown = command.weights.find((w) => !byName.has(w.name));
+  if (unknown || command.weights.length !== byName.size) {
+    const missing = [...byName.keys()].find((name) => !command.weights.some((w) => w.name === name));
     throw new Error(
-      `the base's weights differ from the ${command.backbone} built here ` +
-        `(${sent.length} sent, ${names.length} here; first difference at ${at}: ${sent[at]} vs ${names[at]})`,
+      `the base's weights differ from the ${command.backbone} built here (${command.weights.length} sent, ` +
+        `${byName.size} here; ${unknown ? `${unknown.name} is not a weight here` : `${missing} was not sent`})`,
     );
   }
   writeWeights(
-    base.weights.map((w) => w.read() as tf.Variable),
+    command.weights.map((w) => byName.get(w.name)!),
     command.weights,
   );
   base.trainable = false;

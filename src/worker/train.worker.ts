@@ -189,6 +189,19 @@ async function describeBackend(backend: BackendName, p: BackendProbe): Promise<s
   return describeWasmBackend();
 }
 
+/**
+ * On the CPU path the frozen base's features are shared out among feature workers (src/lib/train/feature-pool.ts);
+ * the pool is used only while the backend is WASM, and ends its workers on dispose.
+ */
+async function featurePool(backbone: RunConfig['backbone'], inputSize: number): Promise<FeaturePool | null> {
+  const plan = planFeatureWorkers({
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
+  });
+  return plan ? new FeaturePool(plan, startFeatureWorker(backbone, inputSize)) : null;
+}
+
 // --- Weights -----------------------------------------------------------------------------------------------------
 
 // --- Storage -----------------------------------------------------------------------------------------------------
@@ -303,15 +316,7 @@ async function start(
       describe: describeBackend,
     });
     let checkpoint: string | null = null;
-    // On the CPU path the frozen base's features are shared out among feature workers (feature-pool.ts).
-    const featureWorkers = planFeatureWorkers({
-      hardwareConcurrency: navigator.hardwareConcurrency,
-      crossOriginIsolated: self.crossOriginIsolated === true,
-      simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
-    });
-    pool = featureWorkers
-      ? new FeaturePool(featureWorkers, startFeatureWorker(config.backbone, config.inputSize))
-      : null;
+    pool = await featurePool(config.backbone, config.inputSize);
     const session = runSession(config, {
       featureExtractor: pool,
       dataset: cacheDataset(cache),
@@ -447,7 +452,8 @@ async function nearDuplicates(
       prepare: prepareBackend,
       describe: describeBackend,
     });
-    await backends.select('frozen-base');
+    const chosen = await backends.select('frozen-base');
+    const pool = await featurePool(command.backbone, command.imageSize);
     const network = createNetwork(
       { backbone: command.backbone, inputSize: command.imageSize, head: headConfig({ kind: 'gap-dense' }) },
       pretrained,
@@ -468,7 +474,9 @@ async function nearDuplicates(
       const cachedFeatures = features !== null && features.length === cache.count * dim;
       if (!cachedFeatures) {
         const dataset = cacheDataset(cache);
-        const extraction = extractFeatureBatches(network.base, (p) => dataset.readBatch(p), cache.count, {
+        const extract =
+          pool && pool.workersFor(chosen.backend) ? pool.extract.bind(pool) : extractFeatureBatches;
+        const extraction = extract(network.base, (p) => dataset.readBatch(p), cache.count, {
           preprocess: (x) => network.preprocess(x),
           inputSize: command.imageSize,
           imageSize: command.imageSize,
@@ -507,6 +515,7 @@ async function nearDuplicates(
         seconds: seconds(),
       };
     } finally {
+      pool?.dispose();
       disposeNetwork(network);
     }
   } finally {

@@ -28,6 +28,7 @@ import {
   TrainClient,
   TrainFailure,
   type BackendLog,
+  type FeatureWorkersLog,
   type BatchLog,
   type EpochLog,
   type PreparedLog,
@@ -45,7 +46,7 @@ import { lab } from './runs.svelte.ts';
 import { isModelServed, servedModelPath } from '../lib/model/weights/served.ts';
 import { servedUrl } from './served-url.ts';
 import { ActiveClock } from '../lib/train/clock.ts';
-import { featuresProgress } from '../lib/train/logs.ts';
+import { featuresProgress, featureWorkersText } from '../lib/train/logs.ts';
 import { distinctName, runName, runTimestamp } from '../lib/runs/naming.ts';
 import {
   missingCache,
@@ -373,6 +374,7 @@ function createTraining() {
   let warnings = $state.raw<string[]>([]);
   let prepared = $state.raw<PreparedLog | null>(null);
   let backend = $state.raw<BackendLog | null>(null);
+  let featureWorkers = $state.raw<FeatureWorkersLog | null>(null);
   let memory = $state.raw<MemoryUse | null>(null);
   let storedWeights = $state.raw<StoredWeightsInfo[]>([]);
   /** Per backbone: does this deployment serve its weights (null while the check runs)? */
@@ -540,6 +542,9 @@ function createTraining() {
       case 'features':
         progressText = featuresProgress(log);
         break;
+      case 'feature-workers':
+        featureWorkers = log;
+        break;
       case 'batch': {
         if (progressText !== null) progressText = null;
         const prev = pendingPoints.at(-1) ?? batches.at(-1);
@@ -663,6 +668,7 @@ function createTraining() {
     warnings = [];
     prepared = null;
     backend = null;
+    featureWorkers = null;
     flushBatches();
     batches = [];
     epochs = history;
@@ -906,6 +912,10 @@ function createTraining() {
     },
     get backend() {
       return backend;
+    },
+    /** Who computes the base's features (feature workers on the CPU path), once the run says. */
+    get featureWorkers(): string | null {
+      return featureWorkers ? featureWorkersText(featureWorkers) : null;
     },
     /** The worker's latest tf.memory() figures, and the most bytes seen in this session, for the gauge. */
     /** Pretrained weights this browser kept after their first load, one set per backbone. */

@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import { describeWasmBackend, installWasmBackend } from './wasm-threads.ts';
+import { FeaturePool, planFeatureWorkers } from '../lib/train/feature-pool.ts';
+import { startFeatureWorker } from './feature-client.ts';
 import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
@@ -187,6 +189,19 @@ async function describeBackend(backend: BackendName, p: BackendProbe): Promise<s
   return describeWasmBackend();
 }
 
+/**
+ * On the CPU path the frozen base's features are shared out among feature workers (src/lib/train/feature-pool.ts);
+ * the pool is used only while the backend is WASM, and ends its workers on dispose.
+ */
+async function featurePool(backbone: RunConfig['backbone'], inputSize: number): Promise<FeaturePool | null> {
+  const plan = planFeatureWorkers({
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
+  });
+  return plan ? new FeaturePool(plan, startFeatureWorker(backbone, inputSize)) : null;
+}
+
 // --- Weights -----------------------------------------------------------------------------------------------------
 
 // --- Storage -----------------------------------------------------------------------------------------------------
@@ -237,6 +252,7 @@ async function start(
   control = new TrainControl();
   setState('preparing');
   let cache: ImageCache | null = null;
+  let pool: FeaturePool | null = null;
   const runId = continuation?.runId ?? `run-${new Date().toISOString().replace(/[:.]/g, '-')}`;
   // The run's lock says "in progress" to every tab; it goes when the run ends or the worker dies.
   let release: () => void = () => undefined;
@@ -300,7 +316,9 @@ async function start(
       describe: describeBackend,
     });
     let checkpoint: string | null = null;
+    pool = await featurePool(config.backbone, config.inputSize);
     const session = runSession(config, {
+      featureExtractor: pool,
       dataset: cacheDataset(cache),
       records,
       pretrained,
@@ -357,6 +375,7 @@ async function start(
     setState('failed');
     throw error;
   } finally {
+    pool?.dispose();
     cache?.close();
     control = null;
     lastBatch = null;
@@ -433,7 +452,8 @@ async function nearDuplicates(
       prepare: prepareBackend,
       describe: describeBackend,
     });
-    await backends.select('frozen-base');
+    const chosen = await backends.select('frozen-base');
+    const pool = await featurePool(command.backbone, command.imageSize);
     const network = createNetwork(
       { backbone: command.backbone, inputSize: command.imageSize, head: headConfig({ kind: 'gap-dense' }) },
       pretrained,
@@ -454,7 +474,9 @@ async function nearDuplicates(
       const cachedFeatures = features !== null && features.length === cache.count * dim;
       if (!cachedFeatures) {
         const dataset = cacheDataset(cache);
-        const extraction = extractFeatureBatches(network.base, (p) => dataset.readBatch(p), cache.count, {
+        const extract =
+          pool && pool.workersFor(chosen.backend) ? pool.extract.bind(pool) : extractFeatureBatches;
+        const extraction = extract(network.base, (p) => dataset.readBatch(p), cache.count, {
           preprocess: (x) => network.preprocess(x),
           inputSize: command.imageSize,
           imageSize: command.imageSize,
@@ -493,6 +515,7 @@ async function nearDuplicates(
         seconds: seconds(),
       };
     } finally {
+      pool?.dispose();
       disposeNetwork(network);
     }
   } finally {

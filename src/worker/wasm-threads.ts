@@ -33,6 +33,13 @@ const THREADED_START_TIMEOUT_MS = 30_000;
 type Factory = (config: WasmFactoryConfig) => Promise<ConstructorParameters<typeof BackendWasm>[0]>;
 
 let singleBecause: string | null = null;
+/** At most this many threads (a feature worker gets its share of the cores); set before the backend starts. */
+let threadsCap = Number.POSITIVE_INFINITY;
+
+/** Caps the WASM backend's threads; call before it starts (a started backend keeps its count). */
+export function capWasmThreads(threads: number): void {
+  threadsCap = Math.max(1, Math.floor(threads));
+}
 
 function threadFile(name: string): string {
   return new URL(`${THREAD_FILES}${name}`, self.location.href).href;
@@ -112,9 +119,10 @@ export function installWasmBackend(): void {
         simd: simd === true,
       });
       singleBecause = plan.singleBecause;
-      if (plan.threads > 1) {
+      const threads = Math.min(plan.threads, threadsCap);
+      if (threads > 1) {
         try {
-          return await startThreaded(plan.threads);
+          return await startThreaded(threads);
         } catch (error) {
           singleBecause = `the threaded build failed to start: ${error instanceof Error ? error.message : String(error)}`;
           console.warn(`WASM backend: ${singleBecause}; continuing single-threaded`);

@@ -146,6 +146,18 @@ describe('TrainClient and the training worker', () => {
         /^WebAssembly, (SIMD|no SIMD), 1 thread \(the page is not cross-origin isolated/,
       ),
     });
+    // On WASM the features come from feature workers (one per core, up to 4; one thread each without isolation),
+    // and none of them failed (a failure would add a second log with workers 0 and the reason).
+    if (navigator.hardwareConcurrency >= 2) {
+      expect(logsOf('feature-workers')).toEqual([
+        {
+          type: 'feature-workers',
+          workers: Math.min(navigator.hardwareConcurrency, 4),
+          threads: 1,
+          fallback: null,
+        },
+      ]);
+    }
     histories.push(logsOf('epoch').flatMap((e) => (e.type === 'epoch' ? [e] : [])));
     expect(logsOf('phase')[0]).toMatchObject({ input: 'features', trainableParams: 256 * 7 + 7 });
     // Train, val and then test features, all before the first epoch: the evaluation after the last epoch runs

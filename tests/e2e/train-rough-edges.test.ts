@@ -174,8 +174,17 @@ describe('rough edges of the Train, Runs, Results and Predict pages', () => {
     const cores = await page.evaluate(() => navigator.hardwareConcurrency);
     const threads = Math.min(Math.max(cores, 1), 8);
     expect(backendLine).toMatch(
-      new RegExp(`^Backend wasm on WebAssembly, SIMD, ${threads} thread${threads === 1 ? '' : 's'}[ —]`),
+      new RegExp(`^Backend wasm on WebAssembly, SIMD, ${threads} thread${threads === 1 ? '' : 's'}[ —;]`),
     );
+    // The frozen base's features on one feature worker per core (at most 4), each with the cores left over as
+    // threads (src/lib/train/feature-pool.ts); a single core extracts in the training worker.
+    if (cores >= 2) {
+      const workers = Math.min(cores, 4);
+      const each = Math.max(1, Math.min(Math.floor(cores / workers), 8));
+      expect(await text(page, 'feature-workers')).toBe(
+        `features on ${workers} workers, ${each} thread${each === 1 ? '' : 's'} each`,
+      );
+    }
     expect(backendLine).not.toMatch(/adapter google/);
     await page.waitForFunction(
       () =>

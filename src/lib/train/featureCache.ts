@@ -255,6 +255,58 @@ function withFlips(x: tf.Tensor4D): tf.Tensor4D {
   return tf.concat([x, h, tf.reverse(x, 1), tf.reverse(h, 1)], 0);
 }
 
+/** Images per forward pass of an extraction: a quarter of the batch with flips (each image runs four times). */
+export function extractionBatchSize(
+  options: Pick<ExtractOptions, 'batchSize' | 'pool' | 'flipInvariant'>,
+): number {
+  const flips = options.pool && options.flipInvariant === true;
+  return Math.max(1, Math.floor((options.batchSize ?? 32) / (flips ? FLIPS : 1)));
+}
+
+/** One image's feature shape: the base's output map, or its channels when pooled. */
+export function featureShape(base: tf.LayersModel, pool: boolean): number[] {
+  const outShape = (base.outputs[0]!.shape as number[]).slice(1);
+  return pool ? [outShape[outShape.length - 1]!] : outShape;
+}
+
+/**
+ * The features of one batch of `n` stored images (RGB, image-major): the frozen base in inference mode, after the
+ * resize and preprocessing. Every path (in this worker, or a feature worker's own WASM instance) computes a batch
+ * with this function, so the same batch gives the same values.
+ */
+export async function featuresOfBatch(
+  base: tf.LayersModel,
+  pixels: Uint8Array | Float32Array,
+  n: number,
+  options: ExtractOptions,
+): Promise<Float32Array> {
+  const size = options.imageSize;
+  if (pixels.length !== n * size * size * 3) {
+    throw new RangeError(`the dataset returned ${pixels.length} bytes for ${n} images of ${size}×${size}`);
+  }
+  const flips = options.pool && options.flipInvariant === true;
+  const dim = featureShape(base, options.pool).reduce((a, b) => a * b, 1);
+  const out = tf.tidy(() => {
+    let x: tf.Tensor4D = tf.tensor4d(Float32Array.from(pixels), [n, size, size, 3]);
+    if (size !== options.inputSize) x = tf.image.resizeBilinear(x, [options.inputSize, options.inputSize]);
+    if (flips) x = withFlips(x);
+    const y = base.apply(options.preprocess(x), { training: false }) as tf.Tensor;
+    if (!options.pool) return y;
+    const pooled = tf.mean(y, [1, 2]);
+    return flips ? tf.mean(tf.reshape(pooled, [FLIPS, n, dim]), 0) : pooled;
+  });
+  try {
+    return (await out.data()) as Float32Array;
+  } finally {
+    out.dispose();
+  }
+}
+
+/** Positions start..start+n−1. */
+export function batchPositions(start: number, n: number): number[] {
+  return Array.from({ length: n }, (_, i) => start + i);
+}
+
 /**
  * Runs the frozen base (inference mode) over images 0..count-1 of `read`, in batches, reading features back;
  * yields progress after each batch and returns the features. Stop early with `return()`.
@@ -265,40 +317,18 @@ export async function* extractFeatureBatches(
   count: number,
   options: ExtractOptions,
 ): AsyncGenerator<{ done: number; total: number }, Features> {
-  const flips = options.pool && options.flipInvariant === true;
-  const batchSize = Math.max(1, Math.floor((options.batchSize ?? 32) / (flips ? FLIPS : 1)));
-  const outShape = (base.outputs[0]!.shape as number[]).slice(1);
-  const shape = options.pool ? [outShape[outShape.length - 1]!] : outShape;
+  const batchSize = extractionBatchSize(options);
+  const shape = featureShape(base, options.pool);
   const dim = shape.reduce((a, b) => a * b, 1);
   const values = new Float32Array(count * dim);
-  const size = options.imageSize;
-  let next = count > 0 ? read(Array.from({ length: Math.min(batchSize, count) }, (_, i) => i)) : null;
+  let next = count > 0 ? read(batchPositions(0, Math.min(batchSize, count))) : null;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const pixels = await (next as Promise<Uint8Array | Float32Array>);
     const following = start + batchSize;
-    next =
-      following < count
-        ? read(Array.from({ length: Math.min(batchSize, count - following) }, (_, i) => following + i))
-        : null;
+    next = following < count ? read(batchPositions(following, Math.min(batchSize, count - following))) : null;
     next?.catch(() => undefined);
-    if (pixels.length !== n * size * size * 3) {
-      throw new RangeError(`the dataset returned ${pixels.length} bytes for ${n} images of ${size}×${size}`);
-    }
-    const out = tf.tidy(() => {
-      let x: tf.Tensor4D = tf.tensor4d(Float32Array.from(pixels), [n, size, size, 3]);
-      if (size !== options.inputSize) x = tf.image.resizeBilinear(x, [options.inputSize, options.inputSize]);
-      if (flips) x = withFlips(x);
-      const y = base.apply(options.preprocess(x), { training: false }) as tf.Tensor;
-      if (!options.pool) return y;
-      const pooled = tf.mean(y, [1, 2]);
-      return flips ? tf.mean(tf.reshape(pooled, [FLIPS, n, dim]), 0) : pooled;
-    });
-    try {
-      values.set((await out.data()) as Float32Array, start * dim);
-    } finally {
-      out.dispose();
-    }
+    values.set(await featuresOfBatch(base, pixels, n, options), start * dim);
     yield { done: start + n, total: count };
   }
   return { values, count, shape };

@@ -63,6 +63,18 @@ export interface FeaturesLog {
   seconds: number;
 }
 
+/**
+ * Who computes the base's features: `workers` feature workers (separate WASM instances sharing the batches), with
+ * `threads` threads each; `workers` 0 after they failed, when the training worker computes the rest itself and
+ * `fallback` says what failed.
+ */
+export interface FeatureWorkersLog {
+  type: 'feature-workers';
+  workers: number;
+  threads: number;
+  fallback: string | null;
+}
+
 export interface BatchLog {
   type: 'batch';
   phase: Phase;
@@ -167,6 +179,7 @@ export type TrainLog =
   | BackendLog
   | PhaseLog
   | FeaturesLog
+  | FeatureWorkersLog
   | BatchLog
   | EpochLog
   | LrReducedLog
@@ -180,6 +193,13 @@ export type TrainLog =
   | DoneLog;
 
 export type TrainLogType = TrainLog['type'];
+
+/** The backend line's words for who computes the features, e.g. "features on 2 workers, 1 thread each". */
+export function featureWorkersText(log: FeatureWorkersLog): string {
+  if (log.workers === 0)
+    return `features in the training worker (${log.fallback ?? 'the feature workers stopped'})`;
+  return `features on ${log.workers} workers, ${log.threads} thread${log.threads === 1 ? '' : 's'} each`;
+}
 
 /** The data a run trains on: the split table and the class weights, sent before training starts. */
 export interface PreparedLog {

@@ -52,6 +52,7 @@ import {
   poolingSplit,
   type FeatureStore,
 } from './featureCache.ts';
+import type { FeatureExtractor } from './feature-pool.ts';
 import type { BackendLog, BackendName, EpochLog, Phase, StopReason, TrainLog } from './logs.ts';
 import { Adam, type AdamState } from './optimizer.ts';
 import type { ResumeEvent, ResumePhaseSummary, ResumePoint, ResumeStore } from './resume.ts';
@@ -157,6 +158,11 @@ export interface TrainOptions {
    * device loss ends training with the error.
    */
   recover?: (loss: DeviceLoss) => Promise<{ network: Network; backend: BackendName }>;
+  /**
+   * Computes the frozen base's features for the feature cache (e.g. a pool of feature workers on the CPU path,
+   * src/lib/train/feature-pool.ts); default: in this process, with `extractFeatureBatches`.
+   */
+  featureExtractor?: FeatureExtractor | null;
   /** Images per forward pass when extracting features or predicting. Default 32. */
   inferenceBatchSize?: number;
   /**
@@ -670,6 +676,8 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
   const result: Partial<Record<Split | 'test', Float32Array>> = {};
   const test = options.data.test ?? [];
   const splits = test.length > 0 ? (['train', 'val', 'test'] as const) : (['train', 'val'] as const);
+  let announced = false;
+  let fellBack = false;
   for (const split of splits) {
     const indices = split === 'test' ? test : options.data[split];
     const key = featureKey(cache.key, pool, network.inputSize, indices);
@@ -694,7 +702,14 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
       1,
       null,
     );
-    const extraction = extractFeatureBatches(network.base, (p) => pipeline.read('val', p), indices.length, {
+    const extractor = options.featureExtractor ?? null;
+    const workers = extractor?.workersFor(ctx.backend) ?? null;
+    if (workers && !announced) {
+      yield { type: 'feature-workers', ...workers, fallback: null };
+      announced = true;
+    }
+    const extract = workers && extractor ? extractor.extract.bind(extractor) : extractFeatureBatches;
+    const extraction = extract(network.base, (p) => pipeline.read('val', p), indices.length, {
       preprocess: (x) => network.preprocess(x),
       inputSize: network.inputSize,
       imageSize: options.data.dataset.size,
@@ -704,6 +719,10 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
     let step = await extraction.next();
     while (!step.done) {
       assertDevice(ctx);
+      if (workers && extractor?.fallback && !fellBack) {
+        yield { type: 'feature-workers', workers: 0, threads: workers.threads, fallback: extractor.fallback };
+        fellBack = true;
+      }
       yield {
         type: 'features',
         split,
@@ -719,6 +738,10 @@ async function* obtainFeatures(ctx: Context): AsyncGenerator<TrainLog, CachedFea
         return null;
       }
       step = await extraction.next();
+    }
+    if (workers && extractor?.fallback && !fellBack) {
+      yield { type: 'feature-workers', workers: 0, threads: workers.threads, fallback: extractor.fallback };
+      fellBack = true;
     }
     result[split] = step.value.values;
     await cache.store.put(key, step.value.values);

@@ -17,6 +17,7 @@ import type { RunConfig } from './config.ts';
 import { TrainControl } from './control.ts';
 import type { ImageDataset } from './dataset.ts';
 import type { FeatureStore } from './featureCache.ts';
+import type { FeatureExtractor } from './feature-pool.ts';
 import type { BackendLog, CheckpointLog, Phase, PreparedLog, RunLog, TestLog } from './logs.ts';
 import { metadataFusion } from '../model/fusion.ts';
 import { encodeRecords, fitMetadataEncoding, metadataDim, recordValues } from '../model/metadata-features.ts';
@@ -45,6 +46,8 @@ export interface SessionEnv {
   control?: TrainControl;
   device?: DeviceWatch;
   featureStore?: FeatureStore;
+  /** Computes the frozen base's features (e.g. feature workers on the CPU path); default: in this process. */
+  featureExtractor?: FeatureExtractor | null;
   checkpointStore?: CheckpointStore;
   /** Names the run's checkpoints and feature-cache entries. */
   runId: string;
@@ -198,6 +201,7 @@ export async function* runSession(
         : config.featureCache
           ? undefined
           : false,
+    featureExtractor: env.featureExtractor ?? null,
     phase2: config.phase2,
     resume: {
       store: env.resumeStore ?? null,

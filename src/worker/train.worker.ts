@@ -14,6 +14,7 @@ import { ClassWeightError } from '../lib/split/classWeights.ts';
 import { SplitError } from '../lib/split/split.ts';
 import { augmentOptions, augmentPreview } from '../lib/model/augment.ts';
 import { WeightsMismatchError } from '../lib/model/weights/assign.ts';
+import { getBackboneInfo } from '../lib/model/backbones/catalog.ts';
 import { createRandom } from '../lib/random.ts';
 import {
   BackendManager,
@@ -198,6 +199,7 @@ async function featurePool(backbone: RunConfig['backbone'], inputSize: number): 
     hardwareConcurrency: navigator.hardwareConcurrency,
     crossOriginIsolated: self.crossOriginIsolated === true,
     simd: (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) === true,
+    family: getBackboneInfo(backbone).family,
   });
   return plan ? new FeaturePool(plan, startFeatureWorker(backbone, inputSize)) : null;
 }

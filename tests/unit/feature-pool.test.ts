@@ -201,8 +201,8 @@ describe('feature pool', () => {
     pool.dispose();
   });
 
-  it('plans one instance per core (at most 4), threads only where the page is isolated', () => {
-    const env = { crossOriginIsolated: true, simd: true };
+  it('plans one instance per core (at most 4), threads only where the page is isolated, MobileNets only', () => {
+    const env = { crossOriginIsolated: true, simd: true, family: 'mobilenet_v2' as const };
     expect(planFeatureWorkers({ ...env, hardwareConcurrency: 1 })).toBeNull();
     expect(planFeatureWorkers({ ...env, hardwareConcurrency: undefined })).toBeNull();
     expect(planFeatureWorkers({ ...env, hardwareConcurrency: 2 })).toEqual({ workers: 2, threads: 1 });
@@ -212,7 +212,14 @@ describe('feature pool', () => {
       threads: 2,
     });
     expect(planFeatureWorkers({ ...env, hardwareConcurrency: 16 })).toEqual({ workers: 4, threads: 4 });
-    expect(planFeatureWorkers({ crossOriginIsolated: false, simd: true, hardwareConcurrency: 8 })).toEqual({
+    expect(planFeatureWorkers({ ...env, family: 'mobilenet_v1', hardwareConcurrency: 4 })).toEqual({
+      workers: 4,
+      threads: 1,
+    });
+    // The heavy backbones' activations per instance are not measured: they stay in the training worker.
+    expect(planFeatureWorkers({ ...env, family: 'vgg16', hardwareConcurrency: 8 })).toBeNull();
+    expect(planFeatureWorkers({ ...env, family: 'resnet50v2', hardwareConcurrency: 8 })).toBeNull();
+    expect(planFeatureWorkers({ ...env, crossOriginIsolated: false, hardwareConcurrency: 8 })).toEqual({
       workers: 4,
       threads: 1,
     });

@@ -23,6 +23,7 @@ import {
   type Features,
 } from './featureCache.ts';
 import type { BackendName } from './logs.ts';
+import type { BackboneInfo } from '../model/backbones/catalog.ts';
 import { MAX_WASM_THREADS } from './wasm-threads.ts';
 
 /** How many instances extract features, and the WASM threads of each. */
@@ -76,15 +77,27 @@ export interface FeatureWorkersEnvironment {
   crossOriginIsolated: boolean;
   /** tfjs ships its threaded WASM build with SIMD only. */
   simd: boolean;
+  /** The backbone's family: only the MobileNets, whose memory per instance was measured, get instances. */
+  family: BackboneInfo['family'];
 }
 
 /**
+ * Each instance holds its own copy of the base and a batch's activations (peak renderer memory +550–630 MB with
+ * two for MobileNetV2 0.35 at 224 px, batch 32, in the e2e bench). VGG16's first block alone makes a batch's activations ≈ 0.4 GB per
+ * layer output, so for it and ResNet50V2, unmeasured, several instances could take the tab's memory: they stay in
+ * the training worker.
+ */
+const POOLED_FAMILIES: ReadonlySet<BackboneInfo['family']> = new Set(['mobilenet_v2', 'mobilenet_v1']);
+
+/**
  * One instance per core up to MAX_FEATURE_WORKERS, and each gets the cores left over as threads (only where
- * threads exist), so that instances × threads ≈ cores; null on a single core, where there is nothing to share.
+ * threads exist), so that instances × threads ≈ cores; null on a single core, where there is nothing to share, and
+ * for the heavy backbones (see POOLED_FAMILIES).
  * Instances need no isolation: they talk by messages, so a page without COOP/COEP gets them too.
  */
 export function planFeatureWorkers(env: FeatureWorkersEnvironment): FeatureWorkers | null {
   const cores = env.hardwareConcurrency;
+  if (!POOLED_FAMILIES.has(env.family)) return null;
   if (cores === undefined || !Number.isFinite(cores) || cores < 2) return null;
   const workers = Math.min(Math.floor(cores), MAX_FEATURE_WORKERS);
   const threads =

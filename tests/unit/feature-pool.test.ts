@@ -5,6 +5,7 @@
  * the rest of the split is computed in-process; stop ends the instances; the plan of instances and threads.
  * Real MobileNetV2 0.35 ImageNet weights and real HAM10000 images (../shared), WASM backend.
  */
+import { pretrainedMobileNetV2 } from '../helpers/pretrained.ts';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +15,6 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { resizeRgb } from '../../src/lib/data/resize.ts';
 import { buildBackbone } from '../../src/lib/model/backbones/index.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
-import { filesIOHandler, loadTfjsLayersWeights } from '../../src/lib/model/weights/index.ts';
 import { writeWeights } from '../../src/lib/train/checkpoint.ts';
 import {
   extractFeatureBatches,
@@ -100,20 +100,7 @@ function inProcess(started: Started, failOn: number | null = null): StartFeature
 beforeAll(async () => {
   setWasmPaths(join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/');
   await tf.setBackend('wasm');
-  base = buildBackbone('mobilenet_v2_0.35', SIZE);
-  const dir = join(shared, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
-  await loadTfjsLayersWeights(
-    base,
-    filesIOHandler(
-      readdirSync(dir).map((name) => ({
-        name,
-        arrayBuffer: async () => {
-          const b = readFileSync(join(dir, name));
-          return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-        },
-      })),
-    ),
-  );
+  base = await pretrainedMobileNetV2(SIZE);
   const names = readdirSync(IMAGES)
     .filter((n) => n.endsWith('.jpg'))
     .sort()

@@ -3,7 +3,8 @@
  * features of each image and its three flips, so a mirrored or upside-down copy of a real HAM10000 image scores ~1
  * against its original, while distinct real lesions do not. Real MobileNetV2 0.35 ImageNet weights (../shared).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { pretrainedMobileNetV2 } from '../helpers/pretrained.ts';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -12,9 +13,7 @@ import Papa from 'papaparse';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { nearDuplicates } from '../../src/lib/data/near-duplicates.ts';
 import { resizeRgb } from '../../src/lib/data/resize.ts';
-import { buildBackbone } from '../../src/lib/model/backbones/index.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
-import { filesIOHandler, loadTfjsLayersWeights } from '../../src/lib/model/weights/index.ts';
 import { extractFeatureBatches } from '../../src/lib/train/featureCache.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -70,20 +69,7 @@ let base: tf.LayersModel;
 beforeAll(async () => {
   setWasmPaths(join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist') + '/');
   await tf.setBackend('wasm');
-  base = buildBackbone('mobilenet_v2_0.35', SIZE);
-  const dir = join(shared, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
-  await loadTfjsLayersWeights(
-    base,
-    filesIOHandler(
-      readdirSync(dir).map((name) => ({
-        name,
-        arrayBuffer: async () => {
-          const b = readFileSync(join(dir, name));
-          return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-        },
-      })),
-    ),
-  );
+  base = await pretrainedMobileNetV2(SIZE);
 });
 
 describe('flip-invariant duplicate features', () => {

@@ -1,7 +1,8 @@
+import { pretrainedMobileNetV2 } from '../helpers/pretrained.ts';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import jpeg from 'jpeg-js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BACKBONES, buildBackbone } from '../../src/lib/model/backbones/index.ts';
@@ -16,28 +17,13 @@ import {
   useKerasBatchNormSemantics,
 } from '../../src/lib/model/heads.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
-import { filesIOHandler, loadTfjsLayersWeights, type FileLike } from '../../src/lib/model/weights/index.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 const shared = join(root, '..', 'shared');
-const tfjsDir = join(shared, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
 const SIZE = 96;
 
-const tfjsFiles = (): FileLike[] =>
-  readdirSync(tfjsDir).map((name) => ({
-    name,
-    arrayBuffer: async () => {
-      const b = readFileSync(join(tfjsDir, name));
-      return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-    },
-  }));
-
 /** MobileNetV2 0.35 with its real ImageNet weights (real BatchNormalization statistics) at 96x96. */
-async function realMobileNetV2(): Promise<tf.LayersModel> {
-  const base = buildBackbone('mobilenet_v2_0.35', SIZE);
-  await loadTfjsLayersWeights(base, filesIOHandler(tfjsFiles()));
-  return base;
-}
+const realMobileNetV2 = () => pretrainedMobileNetV2(SIZE);
 
 /** Eight real HAM10000 images (preprocessed 'tf') and one-hot labels over 7 classes. */
 function realBatch(): { x: tf.Tensor4D; y: tf.Tensor2D } {

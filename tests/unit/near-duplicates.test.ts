@@ -3,7 +3,8 @@
  * two of them (mirrored; shrunk and blown up again) filed under lesion ids of their own. The search must rank those
  * copies first among different-lesion pairs. Then the split honours pairs to keep together.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { pretrainedMobileNetV2 } from '../helpers/pretrained.ts';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -14,10 +15,8 @@ import { isDx } from '../../src/lib/data/dx.ts';
 import { nearDuplicates } from '../../src/lib/data/near-duplicates.ts';
 import { resizeRgb } from '../../src/lib/data/resize.ts';
 import type { LesionRecord } from '../../src/lib/data/types.ts';
-import { buildBackbone } from '../../src/lib/model/backbones/index.ts';
 import { buildFeatureExtractor } from '../../src/lib/model/heads.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
-import { filesIOHandler, loadTfjsLayersWeights } from '../../src/lib/model/weights/index.ts';
 import { splitRecords, type Split } from '../../src/lib/split/split.ts';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -94,20 +93,7 @@ describe('near-duplicate search', () => {
     lesions.push('HAM_copy_2');
     dx.push(dx[17]!);
 
-    const base = buildBackbone('mobilenet_v2_0.35', SIZE);
-    const dir = join(shared, 'weights', 'tfjs-mobilenet-v2-0.35-224-notop');
-    await loadTfjsLayersWeights(
-      base,
-      filesIOHandler(
-        readdirSync(dir).map((name) => ({
-          name,
-          arrayBuffer: async () => {
-            const b = readFileSync(join(dir, name));
-            return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-          },
-        })),
-      ),
-    );
+    const base = await pretrainedMobileNetV2(SIZE);
     const extractor = buildFeatureExtractor(base);
     const all = new Float32Array(pixels.length * SIZE * SIZE * 3);
     pixels.forEach((p, i) => all.set(p, i * SIZE * SIZE * 3));

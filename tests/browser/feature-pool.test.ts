@@ -6,9 +6,8 @@
  * two must be the same. Also: a feature worker that cannot build the base is named, and the pool falls back.
  */
 import * as tf from '@tensorflow/tfjs';
+import { pickFiles } from '../helpers/pick-files.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commands } from 'vitest/browser';
-import type {} from '../helpers/ingest-commands.ts';
 import { getBackbone } from '../../src/lib/model/backbones/index.ts';
 import { useKerasBatchNormSemantics } from '../../src/lib/model/heads.ts';
 import { preprocessInput } from '../../src/lib/model/preprocess.ts';
@@ -27,20 +26,6 @@ const IMAGES = 45;
 let cache: ImageCache;
 let base: tf.LayersModel;
 
-async function pick(paths: string[]): Promise<File[]> {
-  const input = document.createElement('input');
-  input.type = 'file';
-  input.multiple = true;
-  input.id = 'feature-pool-input';
-  document.body.append(input);
-  try {
-    await commands.setInputFilesFromDisk(`#${input.id}`, paths);
-    return [...(input.files ?? [])];
-  } finally {
-    input.remove();
-  }
-}
-
 async function drain<T, R>(generator: AsyncGenerator<T, R>, seen: T[] = []): Promise<R> {
   for (;;) {
     const step = await generator.next();
@@ -58,7 +43,7 @@ const options: ExtractOptions = {
 };
 
 beforeAll(async () => {
-  const [csv] = await pick([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
+  const [csv] = await pickFiles([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
   const ids = (await csv!.text())
     .trim()
     .split('\n')
@@ -66,7 +51,7 @@ beforeAll(async () => {
     .map((line) => line.split(',')[1]!)
     .filter((_, i) => i % 200 === 0)
     .slice(0, IMAGES);
-  const images = await pick(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
+  const images = await pickFiles(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
   const ingest = new IngestClient({ decoders: 2 });
   try {
     await ingest.addFiles([csv!, ...images]);

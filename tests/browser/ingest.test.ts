@@ -12,6 +12,7 @@
  * IDCT and chroma-upsampling differences. A centre-cropped reference differs far more, which pins the geometry
  * (squash, not crop). Tolerance and measured values: TOLERANCE at the end of this file.
  */
+import { pickFiles } from '../helpers/pick-files.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cdp, commands } from 'vitest/browser';
 import jpeg from 'jpeg-js';
@@ -40,20 +41,6 @@ function record(c: IngestClient): IngestEvent[] {
   const events: IngestEvent[] = [];
   c.on((e) => events.push(e));
   return events;
-}
-
-let inputCount = 0;
-/** Puts files on disk into a real <input type=file> (as a user's pick or drop does) and returns its FileList. */
-async function pick(paths: string[]): Promise<File[]> {
-  const input = document.createElement('input');
-  input.type = 'file';
-  input.multiple = true;
-  input.id = `ingest-input-${++inputCount}`;
-  document.body.append(input);
-  await commands.setInputFilesFromDisk(`#${input.id}`, paths);
-  const files = [...(input.files ?? [])];
-  input.remove();
-  return files;
 }
 
 async function opfsNames(): Promise<string[]> {
@@ -95,7 +82,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
   it('lists the Kaggle-shaped zip, parses and matches, and caches every matched image at 224 px', async () => {
     const ingest = client();
     const events = record(ingest);
-    const [zip] = await pick([fixture.zipPath]);
+    const [zip] = await pickFiles([fixture.zipPath]);
     const snapshot = await ingest.addFiles([zip as File]);
 
     expect(snapshot.errors).toEqual([]);
@@ -162,7 +149,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
         const ofClass = cache.index.entries.flatMap((e, i) => (e.dx === dx ? [i] : []));
         picks.push(ofClass[0] as number, ofClass[ofClass.length - 1] as number);
       }
-      const files = await pick(picks.map((i) => byId.get(cache.index.entries[i]!.imageId)!.path));
+      const files = await pickFiles(picks.map((i) => byId.get(cache.index.entries[i]!.imageId)!.path));
       const pixels = await cache.readImages(picks);
       let sumMean = 0;
       let worstMean = 0;
@@ -177,7 +164,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
         });
         expect([decoded.width, decoded.height]).toEqual([600, 450]);
         const source = { width: 600, height: 450, data: decoded.data, channels: 3 as const };
-        const reference = resizeRgb(source, 224, 224, 'catmull-rom');
+        const reference = resizeRgb(source, 224, 224);
         const cached = pixels.subarray(j * cache.bytesPerImage, (j + 1) * cache.bytesPerImage);
         const diff = pixelDifference(cached, reference.data);
         sumMean += diff.meanAbs;
@@ -254,7 +241,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
 
   it('takes Dataverse part zips and a .tab dropped one after another, and a folder of loose JPEGs', async () => {
     const ingest = client();
-    const [part1, part2, tab] = await pick([...fixture.dataverse.zipPaths, fixture.dataverse.tabPath]);
+    const [part1, part2, tab] = await pickFiles([...fixture.dataverse.zipPaths, fixture.dataverse.tabPath]);
     const first = await ingest.addFiles([part1 as File]);
     expect(first).toMatchObject({
       errors: [],
@@ -274,7 +261,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
     expect(last.files.map((f) => f.kind)).toEqual(['zip', 'zip', 'metadata']);
 
     const folder = client();
-    const loose = await pick([...fixture.originals.map((o) => o.path), fixture.dataverse.tabPath]);
+    const loose = await pickFiles([...fixture.originals.map((o) => o.path), fixture.dataverse.tabPath]);
     const snapshot = await folder.addFiles(loose);
     expect(snapshot).toMatchObject({
       errors: [],
@@ -286,7 +273,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
 
   it('reports a file that is not a zip by name, and still uses the good files of the same drop', async () => {
     const ingest = client();
-    const [broken, zip] = await pick([fixture.brokenZipPath, fixture.zipPath]);
+    const [broken, zip] = await pickFiles([fixture.brokenZipPath, fixture.zipPath]);
     const snapshot = await ingest.addFiles([broken as File, zip as File]);
     expect(snapshot.errors).toHaveLength(1);
     expect(snapshot.errors[0]).toMatchObject({ code: 'archive', fileName: 'broken.zip' });
@@ -298,7 +285,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
     const ingest = client();
     const events = record(ingest);
     await ingest.restore();
-    const [bad] = await pick([fixture.badCsv.path]);
+    const [bad] = await pickFiles([fixture.badCsv.path]);
     const snapshot = await ingest.addFiles([bad as File]);
     expect(snapshot.errors).toHaveLength(1);
     expect(snapshot.errors[0]).toMatchObject({
@@ -313,7 +300,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
     // The restored metadata stays in use, and the worker still works.
     expect(snapshot).toMatchObject({ restored: true, rows: 10015 });
     expect(await ingest.caches()).toMatchObject([{ size: 224, count: 240, createdAt }]);
-    const [zip] = await pick([fixture.zipPath]);
+    const [zip] = await pickFiles([fixture.zipPath]);
     const next = await ingest.addFiles([zip as File]);
     expect(next).toMatchObject({ errors: [], rows: 10015, matched: 240 });
   });
@@ -321,7 +308,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
   it('cancel stops caching at once, leaves no partial file or index, and keeps the existing cache', async () => {
     const ingest = client();
     const events = record(ingest);
-    const [zip] = await pick([fixture.zipPath]);
+    const [zip] = await pickFiles([fixture.zipPath]);
     await ingest.addFiles([zip as File]);
     const started = new Promise<void>((resolve) => {
       ingest.on((e) => {
@@ -351,7 +338,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
   it('reserves the space before decoding, and a quota error says how much is needed and available', async () => {
     const ingest = client();
     const events = record(ingest);
-    const [zip] = await pick([fixture.zipPath]);
+    const [zip] = await pickFiles([fixture.zipPath]);
     await ingest.addFiles([zip as File]);
     // Chromium enforces this override on writes, though navigator.storage.estimate() keeps reporting the real
     // quota: so this exercises the up-front reservation, the check that catches a disk fuller than estimated.
@@ -385,7 +372,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
   it('names a damaged image entry, caches every other image, and matches the rest by row', async () => {
     const ingest = client();
     const events = record(ingest);
-    const [zip] = await pick([fixture.damagedZip.path]);
+    const [zip] = await pickFiles([fixture.damagedZip.path]);
     const snapshot = await ingest.addFiles([zip as File]);
     expect(snapshot.errors).toEqual([]);
     expect(snapshot.matched).toBe(240);

@@ -10,9 +10,9 @@
  *   is paused) makes the next checkpoint write fail with the browser's own QuotaExceededError; the run stops with a
  *   message naming the sizes, the previous resume point is kept and, with the quota back, resumes.
  */
+import { pickFiles } from '../helpers/pick-files.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cdp, commands } from 'vitest/browser';
-import type {} from '../helpers/ingest-commands.ts';
+import { cdp } from 'vitest/browser';
 import { IngestClient } from '../../src/worker/ingest-client.ts';
 import {
   TrainClient,
@@ -37,25 +37,10 @@ const CONFIG = {
   split: { seed: 1337, ratios: [0.6, 0.2, 0.2] as [number, number, number], grouped: true },
 };
 
-let inputs = 0;
-async function pick(paths: string[]): Promise<File[]> {
-  const input = document.createElement('input');
-  input.type = 'file';
-  input.multiple = true;
-  input.id = `resume-input-${++inputs}`;
-  document.body.append(input);
-  try {
-    await commands.setInputFilesFromDisk(`#${input.id}`, paths);
-    return [...(input.files ?? [])];
-  } finally {
-    input.remove();
-  }
-}
-
 let h5: File;
 
 beforeAll(async () => {
-  const [csv] = await pick([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
+  const [csv] = await pickFiles([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
   const want: Partial<Record<string, number>> = {
     bcc: PER_CLASS,
     bkl: PER_CLASS,
@@ -69,7 +54,7 @@ beforeAll(async () => {
     ids.push(imageId);
     want[dx] -= 1;
   }
-  const images = await pick(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
+  const images = await pickFiles(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
   const ingest = new IngestClient({ decoders: 2 });
   try {
     await ingest.addFiles([csv!, ...images]);
@@ -78,7 +63,7 @@ beforeAll(async () => {
     ingest.dispose();
   }
   h5 = (
-    await pick([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
+    await pickFiles([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
   )[0]!;
 });
 

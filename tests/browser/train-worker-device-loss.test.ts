@@ -10,28 +10,13 @@
  * last epoch's state, and finish the run; and the next run must get a new device.
  * tests/browser/train-webgpu.test.ts covers the loop alone on a destroyed device; this is the worker's whole path.
  */
+import { pickFiles } from '../helpers/pick-files.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commands } from 'vitest/browser';
-import type {} from '../helpers/ingest-commands.ts';
 import { IngestClient } from '../../src/worker/ingest-client.ts';
 import { TrainClient, type RunLog, type TrainEvent } from '../../src/worker/train-client.ts';
 
 const SHARED = '../shared';
 const PER_CLASS = 6;
-
-async function pick(paths: string[], id: string): Promise<File[]> {
-  const input = document.createElement('input');
-  input.type = 'file';
-  input.multiple = true;
-  input.id = id;
-  document.body.append(input);
-  try {
-    await commands.setInputFilesFromDisk(`#${input.id}`, paths);
-    return [...(input.files ?? [])];
-  } finally {
-    input.remove();
-  }
-}
 
 let trainer: TrainClient;
 let h5: File;
@@ -52,7 +37,7 @@ const until = async (predicate: () => boolean, what: string, ms = 400_000) => {
 };
 
 beforeAll(async () => {
-  const [csv] = await pick([`${SHARED}/data/ham10000/HAM10000_metadata.csv`], 'device-loss-csv');
+  const [csv] = await pickFiles([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
   const want: Partial<Record<string, number>> = {
     bcc: PER_CLASS,
     bkl: PER_CLASS,
@@ -66,10 +51,7 @@ beforeAll(async () => {
     ids.push(imageId);
     want[dx] -= 1;
   }
-  const images = await pick(
-    ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`),
-    'device-loss-images',
-  );
+  const images = await pickFiles(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
   const ingest = new IngestClient({ decoders: 2 });
   try {
     const snapshot = await ingest.addFiles([csv!, ...images]);
@@ -79,10 +61,7 @@ beforeAll(async () => {
     ingest.dispose();
   }
   h5 = (
-    await pick(
-      [`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`],
-      'device-loss-h5',
-    )
+    await pickFiles([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
   )[0]!;
   trainer = new TrainClient();
   trainer.subscribe((e) => {

@@ -4,9 +4,8 @@
  * weights dropped as a file. Checks the backend choice on this machine (SwiftShader → WASM), the typed log stream,
  * pause/resume, a simulated device loss, stop, and the augmentation preview.
  */
+import { pickFiles } from '../helpers/pick-files.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commands } from 'vitest/browser';
-import type {} from '../helpers/ingest-commands.ts';
 import { DX } from '../../src/lib/data/dx.ts';
 import { IngestClient } from '../../src/worker/ingest-client.ts';
 import {
@@ -25,21 +24,6 @@ import { EVENT_LOOP_TURN_MS } from '../../src/lib/train/control.ts';
 
 const SHARED = '../shared';
 const PER_CLASS = 10;
-
-let inputs = 0;
-async function pick(paths: string[]): Promise<File[]> {
-  const input = document.createElement('input');
-  input.type = 'file';
-  input.multiple = true;
-  input.id = `train-input-${++inputs}`;
-  document.body.append(input);
-  try {
-    await commands.setInputFilesFromDisk(`#${input.id}`, paths);
-    return [...(input.files ?? [])];
-  } finally {
-    input.remove();
-  }
-}
 
 let trainer: TrainClient;
 let h5: File;
@@ -62,7 +46,7 @@ const logsOf = (type: RunLog['type']) =>
 
 beforeAll(async () => {
   // A small cache of real images: PER_CLASS of each of four classes, with the real metadata file.
-  const [csv] = await pick([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
+  const [csv] = await pickFiles([`${SHARED}/data/ham10000/HAM10000_metadata.csv`]);
   const want: Partial<Record<string, number>> = {
     bcc: PER_CLASS,
     bkl: PER_CLASS,
@@ -76,7 +60,7 @@ beforeAll(async () => {
     ids.push(imageId);
     want[dx] -= 1;
   }
-  const images = await pick(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
+  const images = await pickFiles(ids.map((id) => `${SHARED}/data/ham10000/all-200x150/${id}.jpg`));
   const ingest = new IngestClient({ decoders: 2 });
   try {
     const snapshot = await ingest.addFiles([csv!, ...images]);
@@ -87,7 +71,7 @@ beforeAll(async () => {
     ingest.dispose();
   }
   h5 = (
-    await pick([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
+    await pickFiles([`${SHARED}/weights/keras-mobilenet-v1-0.25-224-notop/mobilenet_2_5_224_tf_no_top.h5`])
   )[0]!;
   trainer = new TrainClient();
   trainer.subscribe((e) => events.push(e));

@@ -164,7 +164,7 @@ describe('ingest pipeline (workers, decoding, OPFS cache)', () => {
         });
         expect([decoded.width, decoded.height]).toEqual([600, 450]);
         const source = { width: 600, height: 450, data: decoded.data, channels: 3 as const };
-        const reference = resizeRgb(source, 224, 224);
+        const reference = resizeRgb(source, 224, 224, 'catmull-rom');
         const cached = pixels.subarray(j * cache.bytesPerImage, (j + 1) * cache.bytesPerImage);
         const diff = pixelDifference(cached, reference.data);
         sumMean += diff.meanAbs;
